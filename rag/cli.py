@@ -1,0 +1,227 @@
+"""`rag` command line: ingest, search, articles, stats, delete."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from .config import ConfigError, Settings
+from .store import StoreError
+from .types import Hit, IngestReport
+
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    # Imported late: `rag --help` must not pay for loading the model stack.
+    from .models import ModelError
+
+    return (StoreError, ConfigError, ModelError, ValueError)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="rag", description="Ask questions of, and search, an archive of Chinese news."
+    )
+    parser.add_argument("--config", help="settings file (TOML); default $RAG_CONFIG")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--index", metavar="DIR", help="index directory (default $RAG_INDEX or ./index)")
+    common.add_argument("-v", "--verbose", action="store_true", help="log progress details")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("ingest", parents=[common], help="add files or folders to the index")
+    p.add_argument("paths", nargs="+", metavar="PATH")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    p = sub.add_parser("search", parents=[common], help="search the index")
+    p.add_argument("query")
+    p.add_argument("--k", type=int, default=None, help="number of passages (default 5)")
+    p.add_argument("--since", help="only articles published on or after this date")
+    p.add_argument("--until", help="only articles published on or before this date")
+    p.add_argument("--source", action="append", default=[], help="only this source (repeatable)")
+    p.add_argument("--mode", choices=("hybrid", "dense", "bm25"), default="hybrid")
+    p.add_argument("--json", action="store_true", help="print JSON")
+
+    p = sub.add_parser("articles", parents=[common], help="list the indexed articles")
+    p.add_argument("--json", action="store_true", help="print JSON")
+
+    p = sub.add_parser("show", parents=[common], help="print one article with its passages")
+    p.add_argument("article_id")
+    p.add_argument("--json", action="store_true", help="print JSON")
+
+    p = sub.add_parser("stats", parents=[common], help="index statistics")
+    p.add_argument("--json", action="store_true", help="print JSON")
+
+    p = sub.add_parser("delete", parents=[common], help="remove an article from the index")
+    p.add_argument("article_id")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(levelname)s: %(message)s",
+    )
+    try:
+        settings = Settings.load(args.config, index_dir=args.index)
+        from .service import Service
+
+        service = Service(settings)
+        return COMMANDS[args.command](service, args)
+    except _user_errors() as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted; the index keeps everything committed so far", file=sys.stderr)
+        return 130
+
+
+def _print_json(data: Any) -> None:
+    print(json.dumps(data, ensure_ascii=False, indent=2))
+
+
+def cmd_ingest(service: Any, args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    bar: Any = None
+
+    def progress(done: int, total: int) -> None:
+        nonlocal bar
+        if args.quiet or total == 0:
+            return
+        if bar is None:
+            bar = tqdm(total=total, unit="passage", desc="embedding", file=sys.stderr)
+        bar.update(done - bar.n)
+
+    print(f"reading {', '.join(args.paths)} …", file=sys.stderr)
+    try:
+        report = service.ingest(args.paths, progress=progress)
+    finally:
+        if bar is not None:
+            bar.close()
+    print(format_report(report))
+    return 1 if report.skipped else 0
+
+
+def format_report(report: IngestReport) -> str:
+    lines = [
+        f"added {len(report.added)}, updated {len(report.updated)}, "
+        f"unchanged {len(report.unchanged)}, removed {len(report.removed)}, "
+        f"duplicates {len(report.duplicates)}, skipped {len(report.skipped)} "
+        f"({report.passages_embedded} passages embedded in {report.seconds:.1f} s)"
+    ]
+    for item in report.skipped:
+        lines.append(f"  skipped {item.source}: {item.reason}")
+    for item in report.duplicates[:20]:
+        lines.append(f"  duplicate {item.source}: {item.reason}")
+    if len(report.duplicates) > 20:
+        lines.append(f"  … and {len(report.duplicates) - 20} more duplicates")
+    return "\n".join(lines)
+
+
+def hit_to_json(hit: Hit) -> dict[str, Any]:
+    p = hit.passage
+    return {
+        "rank": hit.rank, "article_id": p.article_id, "title": hit.title,
+        "published": hit.published, "source": hit.source, "passage_id": p.id, "text": p.text,
+        "start": p.start, "end": p.end, "score": round(hit.score, 6),
+        "dense_rank": hit.dense_rank, "bm25_rank": hit.bm25_rank,
+    }
+
+
+def cmd_search(service: Any, args: argparse.Namespace) -> int:
+    store = service.store()
+    if store.counts()["passages"] == 0:
+        print(
+            f"the index {store.directory} is empty: add articles with "
+            f"`rag ingest --index {store.directory} PATH...`",
+            file=sys.stderr,
+        )
+        return 1
+    hits = service.search(
+        args.query, k=args.k, since=args.since, until=args.until, sources=args.source,
+        mode=args.mode,
+    )
+    if args.json:
+        _print_json({"query": args.query, "hits": [hit_to_json(h) for h in hits]})
+        return 0
+    if not hits:
+        print("no matching passages")
+    for h in hits:
+        ranks = f"dense #{h.dense_rank or '-'}, bm25 #{h.bm25_rank or '-'}"
+        print(f"[{h.rank}] {h.title}  ({h.published or 'undated'}; {ranks}; score {h.score:.4f})")
+        print(f"    {h.passage.article_id} {h.source} chars {h.passage.start}-{h.passage.end}")
+        print("    " + h.passage.text.replace("\n", " ")[:300])
+        print()
+    return 0
+
+
+def cmd_articles(service: Any, args: argparse.Namespace) -> int:
+    rows = service.articles()
+    if args.json:
+        _print_json([
+            {"id": a.id, "title": a.title, "published": a.published, "source": a.source,
+             "passages": a.n_passages, "chars": a.n_chars}
+            for a in rows
+        ])
+        return 0
+    for a in rows:
+        print(f"{a.id}  {a.published or '----------'}  {a.n_passages:3d} passages  {a.title}")
+    print(f"{len(rows)} articles", file=sys.stderr)
+    return 0
+
+
+def cmd_show(service: Any, args: argparse.Namespace) -> int:
+    article = service.article(args.article_id)
+    passages = service.store().passages_of(article.id)
+    if args.json:
+        _print_json({
+            "id": article.id, "title": article.title, "subtitle": article.subtitle,
+            "published": article.published, "source": article.source,
+            "reporters": list(article.reporters), "section": article.section,
+            "captions": list(article.captions), "text": article.text,
+            "passages": [{"id": p.id, "start": p.start, "end": p.end} for p in passages],
+        })
+        return 0
+    print(article.title)
+    if article.subtitle:
+        print(article.subtitle)
+    meta = [article.published or "undated", article.source]
+    if article.reporters:
+        meta.append("记者 " + " ".join(article.reporters))
+    print(" | ".join(meta))
+    print()
+    print(article.text)
+    for caption in article.captions:
+        print(f"\n[图片说明] {caption}")
+    print(f"\n{len(passages)} passages", file=sys.stderr)
+    return 0
+
+
+def cmd_stats(service: Any, args: argparse.Namespace) -> int:
+    stats = service.stats()
+    if args.json:
+        _print_json(stats)
+        return 0
+    width = max(len(k) for k in stats)
+    for key, value in stats.items():
+        print(f"{key:<{width}}  {value}")
+    return 0
+
+
+def cmd_delete(service: Any, args: argparse.Namespace) -> int:
+    article = service.delete(args.article_id)
+    print(f"deleted {article.id} {article.title}")
+    return 0
+
+
+COMMANDS = {
+    "ingest": cmd_ingest, "search": cmd_search, "articles": cmd_articles, "show": cmd_show,
+    "stats": cmd_stats, "delete": cmd_delete,
+}
+
+if __name__ == "__main__":
+    sys.exit(main())

