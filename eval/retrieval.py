@@ -35,10 +35,9 @@ def write_pool(items: Sequence[QAItem], path: Path) -> int:
     return len(seen)
 
 
-def rank_keys(service: Service, question: str, mode: Mode, k: int, keys: dict[str, str]) -> list[str]:
-    """The source-passage keys of the top `k` distinct articles for `question`."""
-    hits = service.search(question, k=k, mode=mode)
-    return [keys[h.passage.article_id] for h in hits]
+def answer_hits(texts: Sequence[str], answers: Sequence[str], k: int) -> float:
+    """1.0 if one of the first `k` retrieved texts contains an answer string."""
+    return 1.0 if any(a and a in t for t in texts[:k] for a in answers) else 0.0
 
 
 def evaluate(
@@ -54,17 +53,24 @@ def evaluate(
         for it, g in zip(items, gold, strict=True)
     ]
     for mode in retrievers:
-        ranked, latencies = [], []
+        ranked, texts, latencies = [], [], []
         for n, it in enumerate(items):
             t0 = time.perf_counter()
-            ranked.append(rank_keys(service, it.question, mode, k, keys))
+            hits = service.search(it.question, k=k, mode=mode)
             latencies.append(time.perf_counter() - t0)
+            ranked.append([keys[h.passage.article_id] for h in hits])
+            texts.append([h.passage.text for h in hits])
             if progress:
                 progress(mode, n + 1, len(items))
         metrics: dict[str, float] = {}
         per_metric: dict[str, list[float]] = {}
         for kk in KS:
             metrics[f"recall@{kk}"], per_metric[f"recall@{kk}"] = recall_at_k(ranked, gold, kk)
+            # Stricter: the retrieved passage itself holds the answer string (what a
+            # reader model needs); the basis for choosing the chunk size.
+            per = [answer_hits(t, it.answer, kk) for t, it in zip(texts, items, strict=True)]
+            per_metric[f"answer@{kk}"] = per
+            metrics[f"answer@{kk}"] = sum(per) / len(per) if per else 0.0
         metrics["mrr@10"], per_metric["mrr@10"] = mrr_at_k(ranked, gold, 10)
         metrics["ndcg@10"], per_metric["ndcg@10"] = ndcg_at_k(ranked, gold, 10)
         metrics["latency_p50_s"] = percentile(latencies, 50)

@@ -81,7 +81,7 @@ def run_retrieval(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def retrieval_table(summary: dict[str, Any]) -> str:
-    cols = ["recall@1", "recall@5", "recall@10", "mrr@10", "ndcg@10", "latency_p50_s"]
+    cols = ["recall@1", "recall@5", "recall@10", "mrr@10", "ndcg@10", "answer@5", "latency_p50_s"]
     lines = [
         f"# Retrieval: {', '.join(Path(d).name for d in summary['dataset'])}",
         "",

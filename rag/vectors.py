@@ -60,7 +60,7 @@ class FaissIndex:
                 sel=faiss.IDSelectorBatch(np.asarray(allowed, dtype=np.int64))
             )
         scores, ids = self._index.search(q, min(k, len(self)), params=params)  # type: ignore[attr-defined]
-        return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
+        return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
 
     def save(self, path: Path) -> None:
         import faiss

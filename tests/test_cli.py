@@ -1,0 +1,92 @@
+"""The `rag` command line, in-process, with the fake embedder standing in for the model."""
+
+import json
+
+import pytest
+from fakes import FakeEmbedder
+
+from rag import cli, service
+
+
+@pytest.fixture
+def rag(monkeypatch, tmp_path, capsys):
+    monkeypatch.setenv("RAG_EMBEDDING_MODEL", "fake-embedder")
+    monkeypatch.setenv("RAG_INDEX", str(tmp_path / "index"))
+    monkeypatch.setattr(service, "SentenceTransformerEmbedder", lambda *a, **k: FakeEmbedder())
+
+    def run(*args):
+        code = cli.main(list(args))
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return run
+
+
+def test_ingest_search_articles_stats_delete(rag, archive):
+    code, out, err = rag("ingest", str(archive), "--quiet")
+    assert code == 0, err
+    assert "added 5" in out and "skipped 0" in out
+
+    code, out, _ = rag("search", "马拉松报名人数", "--json", "--k", "3")
+    assert code == 0
+    data = json.loads(out)
+    assert data["query"] == "马拉松报名人数"
+    hit = data["hits"][0]
+    assert set(hit) >= {"rank", "article_id", "title", "published", "passage_id", "text",
+                        "start", "end", "score", "dense_rank", "bm25_rank"}
+    assert "马拉松" in hit["title"] and hit["rank"] == 1
+
+    code, out, _ = rag("articles", "--json")
+    articles = json.loads(out)
+    assert len(articles) == 5 and {"id", "title", "published", "passages"} <= set(articles[0])
+
+    code, out, _ = rag("stats", "--json")
+    assert json.loads(out)["articles"] == 5
+
+    code, out, _ = rag("show", hit["article_id"])
+    assert code == 0 and "马拉松" in out
+
+    code, out, _ = rag("delete", hit["article_id"])
+    assert code == 0 and "deleted" in out
+    code, out, _ = rag("articles", "--json")
+    assert len(json.loads(out)) == 4
+
+
+def test_plain_search_output_names_title_and_offsets(rag, archive):
+    rag("ingest", str(archive), "--quiet")
+    code, out, _ = rag("search", "寒潮降温")
+    assert code == 0
+    assert "[1]" in out and "寒潮" in out and "chars" in out
+
+
+def test_ingest_exits_1_and_names_each_skipped_file(rag, archive, tmp_path):
+    (archive / "empty.txt").write_text("")
+    (archive / "photo.txt").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00")
+    code, out, err = rag("ingest", str(archive), "--quiet")
+    assert code == 1
+    assert "empty.txt" in out and "photo.txt" in out
+    assert "Traceback" not in out + err
+    code, out, _ = rag("articles", "--json")
+    assert len(json.loads(out)) == 5
+
+
+def test_missing_or_empty_index_says_how_to_build_one(rag, tmp_path):
+    code, out, err = rag("search", "任何问题")
+    assert code == 2 and "rag ingest" in err and "Traceback" not in err
+
+
+def test_bad_date_and_unknown_article_are_clear_errors(rag, archive):
+    rag("ingest", str(archive), "--quiet")
+    code, _, err = rag("search", "青川", "--since", "yesterday")
+    assert code == 2 and "YYYY" in err
+    code, _, err = rag("delete", "ffffffffffff")
+    assert code == 2 and "no article" in err
+
+
+def test_help_is_fast_and_lists_commands(capsys):
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["--help"])
+    assert exc.value.code == 0
+    out = capsys.readouterr().out
+    for command in ("ingest", "search", "articles", "stats", "delete"):
+        assert command in out
