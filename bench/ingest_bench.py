@@ -28,9 +28,14 @@ SHARED = REPO.parent / "shared"
 def write_subset(n: int, path: Path) -> None:
     files = sorted((SHARED / "corpus" / "news2023").glob("news2023-*.jsonl.gz"))
     with gzip.open(path, "wt", encoding="utf-8") as out:
-        lines = itertools.chain.from_iterable(gzip.open(f, "rt", encoding="utf-8") for f in files)
-        for line in itertools.islice(lines, n):
-            out.write(line)
+        written = 0
+        for f in files:
+            with gzip.open(f, "rt", encoding="utf-8") as fh:
+                for line in itertools.islice(fh, n - written):
+                    out.write(line)
+                    written += 1
+            if written >= n:
+                break
 
 
 def child_ingest(index: str, data: str) -> None:
@@ -61,11 +66,9 @@ def run_child(index: Path, data: Path) -> dict:
 
 def search_latency(index: Path, queries: list[str]) -> tuple[float, float]:
     sys.path.insert(0, str(REPO))
+    from eval.metrics import percentile
     from rag.config import Settings
     from rag.service import Service
-
-    sys.path.insert(0, str(REPO))
-    from eval.metrics import percentile
 
     service = Service(Settings.load(index_dir=index))
     service.search("预热")  # load the model and the index once, outside the timing
@@ -94,7 +97,11 @@ def main() -> int:
         json.loads(line)["question"]
         for line in (SHARED / "eval" / "dev" / "crud_qa_dev.jsonl").read_text(encoding="utf-8").splitlines()
     ][: args.queries]
-    rows = []
+    print(f"threads={os.environ.get('RAG_THREADS', 'default (2)')}, {len(questions)} queries, "
+          "hybrid search, k=5\n")
+    print("| articles | passages | ingest s | articles/s | passages/s | peak RSS MB | index MB "
+          "| re-ingest s | re-ingest / first | search p50 ms | search p95 ms |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         for n in [int(s) for s in args.sizes.split(",")]:
             data = Path(tmp) / f"news-{n}.jsonl.gz"
@@ -103,19 +110,13 @@ def main() -> int:
             first = run_child(index, data)
             again = run_child(index, data)
             p50, p95 = search_latency(index, questions)
-            rows.append((n, first, again, du(index), p50, p95))
-            print(f"done {n}", file=sys.stderr)
-    print(f"threads={os.environ.get('RAG_THREADS', 'default (2)')}, {len(questions)} queries, hybrid search, k=5\n")
-    print("| articles | passages | ingest s | articles/s | passages/s | peak RSS MB | index MB "
-          "| re-ingest s | re-ingest / first | search p50 ms | search p95 ms |")
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-    for n, first, again, size, p50, p95 in rows:
-        print(
-            f"| {n:,} | {first['passages']:,} | {first['seconds']:.0f} | {n / first['seconds']:.1f} "
-            f"| {first['passages'] / first['seconds']:.1f} | {first['peak_rss_mb']:.0f} | {size:.0f} "
-            f"| {again['seconds']:.1f} | {again['seconds'] / first['seconds']:.3f} "
-            f"| {p50:.0f} | {p95:.0f} |"
-        )
+            print(
+                f"| {n:,} | {first['passages']:,} | {first['seconds']:.0f} "
+                f"| {n / first['seconds']:.1f} | {first['passages'] / first['seconds']:.1f} "
+                f"| {first['peak_rss_mb']:.0f} | {du(index):.0f} | {again['seconds']:.1f} "
+                f"| {again['seconds'] / first['seconds']:.3f} | {p50:.0f} | {p95:.0f} |",
+                flush=True,
+            )
     return 0
 
 

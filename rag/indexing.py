@@ -141,7 +141,7 @@ def _store_group(writer: Writer, embedder: Embedder, group: list[_Pending]) -> i
     hashes = [h for g in group for h in g.hashes]
     texts = [t for g in group for t in g.texts]
     known = writer.vectors_for(hashes)
-    vectors = np.empty((len(texts), embedder.dim), dtype=np.float32)
+    vectors = np.empty((len(texts), writer.dim), dtype=np.float32)
     todo = [i for i, h in enumerate(hashes) if h not in known]
     for i, h in enumerate(hashes):
         if h in known:

@@ -75,6 +75,8 @@ class Service:
     # ------------------------------------------------------------------- writing
     def ingest(self, paths: Iterable[str | Path], progress: Progress | None = None) -> IngestReport:
         s = self.settings
+        if self._store is None and Store.exists(s.index_dir):
+            self._store = self.store()  # no model load: re-ingesting unchanged files is free
         if self._store is None:
             embedder = self.embedder
             self._store = Store.open_or_create(

@@ -149,6 +149,10 @@ class Store:
             )
         return cls(directory, manifest)
 
+    @staticmethod
+    def exists(directory: Path) -> bool:
+        return (Path(directory) / "manifest.json").exists()
+
     @classmethod
     def open_or_create(
         cls, directory: Path, embedding_model: str, dim: int, model_checksum: str | None,
@@ -390,6 +394,10 @@ class Writer:
         self._store = store
         self._db = store._db
         self.changed = False
+
+    @property
+    def dim(self) -> int:
+        return self._store.dim
 
     def articles_from_source(self, source: str) -> dict[str, str]:
         """{article id: key} of the articles read from `source`."""

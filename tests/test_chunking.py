@@ -28,7 +28,7 @@ def test_windows_respect_size_and_overlap_one_sentence():
     wins = list(windows(text, size=30, overlap=1))
     assert all(e - s <= 30 for s, e in wins)
     # neighbours share exactly their boundary sentence
-    for (s1, e1), (s2, e2) in zip(wins, wins[1:]):
+    for (_s1, e1), (s2, _e2) in zip(wins, wins[1:], strict=False):
         assert s2 < e1
         assert text[s2:e1].endswith("。")
     # every sentence is covered

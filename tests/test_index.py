@@ -4,6 +4,7 @@ import json
 
 import pytest
 
+from rag.service import Service
 from rag.store import FORMAT_VERSION, Store, StoreError
 
 
@@ -21,7 +22,7 @@ def test_ingest_then_search_finds_the_right_article(service, archive):
     assert top.passage.text in service.article(top.passage.article_id).text
     assert top.dense_rank is not None and top.bm25_rank is not None
     assert [h.rank for h in hits] == list(range(1, len(hits) + 1))
-    assert all(a.score >= b.score for a, b in zip(hits, hits[1:]))
+    assert all(a.score >= b.score for a, b in zip(hits, hits[1:], strict=False))
 
 
 def test_each_retriever_alone_and_fused(service, archive):
@@ -162,10 +163,12 @@ def test_second_writer_is_refused(service, archive):
     service.ingest([archive])
     store = service.store()
     other = Store.open(service.settings.index_dir)
-    with store.writer():
-        with pytest.raises(StoreError, match="another process is writing"):
-            with other.writer():
-                pass
+    with (
+        store.writer(),
+        pytest.raises(StoreError, match="another process is writing"),
+        other.writer(),
+    ):
+        pass
     other.close()
 
 
@@ -193,3 +196,24 @@ def test_manifest_records_model_counts_and_chunking(service, archive):
     assert m["chunking"]["chunk_size"] == service.settings.chunk_size
     assert m["created_at"] and m["updated_at"]
 
+
+
+def test_reingest_unchanged_does_not_load_the_model(service, archive):
+    service.ingest([archive])
+
+    class NoModel:
+        model_id = "fake-embedder"
+
+        @property
+        def dim(self):
+            raise AssertionError("the model was loaded")
+
+        def embed_passages(self, texts):
+            raise AssertionError("something was embedded")
+
+        embed_queries = embed_passages
+
+    fresh = Service(service.settings, embedder=NoModel())
+    report = fresh.ingest([archive])
+    assert len(report.unchanged) == 5
+    fresh.close()
