@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -62,7 +63,8 @@ def ingest(
     report = IngestReport()
     by_source: dict[str, list[Article]] = {}
     damaged: set[str] = set()
-    for item in load_articles(paths):
+    # Sources are absolute paths, so `docs/a.txt` and `./docs/a.txt` are one file.
+    for item in load_articles(Path(os.path.abspath(p)) for p in paths):
         if isinstance(item, Skipped):
             report.skipped.append(item)
             damaged.add(item.source)

@@ -217,3 +217,10 @@ def test_reingest_unchanged_does_not_load_the_model(service, archive):
     report = fresh.ingest([archive])
     assert len(report.unchanged) == 5
     fresh.close()
+
+
+def test_same_folder_by_relative_and_absolute_path_is_one_source(service, archive, monkeypatch):
+    monkeypatch.chdir(archive.parent)
+    service.ingest(["archive"])
+    report = service.ingest([str(archive.absolute()) + "/"])
+    assert len(report.unchanged) == 5 and not report.duplicates
