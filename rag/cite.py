@@ -1,0 +1,454 @@
+"""Citation markers in generated answers, and checks that cited passages support them.
+
+A small local model cites the wrong passage now and then and invents numbers when it
+cannot answer, so its citations are evidence to check, not facts. `verify` keeps a
+sentence only when a passage states every number, date and name in it, moves a citation
+to the passage that does when the model pointed elsewhere, and drops the rest.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from .textnorm import Quantity, find_quantities, fold, normalize, same_quantity
+
+__all__ = [
+    "Sentence",
+    "Support",
+    "Verified",
+    "VerifiedSentence",
+    "check_support",
+    "is_refusal",
+    "parse_citations",
+    "verify",
+    "warm_up",
+]
+
+DEFAULT_MIN_OVERLAP = 0.3
+DEFAULT_MIN_FACT_OVERLAP = 0.15
+
+# ---------------------------------------------------------------- markers
+
+# The one marker syntax: [1], [1,2], [1, 2], [1-3], ［1］, 【1】, and the labels small
+# models like to add inside the brackets ([资料1], [passage 2]).
+_MARKER = re.compile(
+    r"[\[［【]\s*(?:资料|来源|段落|文档|文章|参考|passage|source|doc|ref)?\s*"
+    r"(\d+(?:\s*[-–—~～－,，、]\s*\d+)*)\s*[\]］】]",
+    re.IGNORECASE,
+)
+# Markers in a row, with whatever models put between them: [1][2], [1]、[2].
+_MARKER_RUN = re.compile(
+    rf"(?:{_MARKER.pattern})(?:[ \t\u3000、,，]*(?:{_MARKER.pattern}))*", re.IGNORECASE
+)
+_TRAILING_RUN = re.compile(rf"[ \t\u3000]*(?:{_MARKER_RUN.pattern})", re.IGNORECASE)
+_SENTENCE_END = re.compile(r"[。！？；!?;]+[”’」』）)\"'》]*|\n")
+_TAIL = re.compile(r"[。！？；!?;.,，、]*[”’」』）)\"'》]*$")
+_ITEM_SPLIT = re.compile(r"\s*[,，、]\s*")
+_RANGE = re.compile(r"(\d+)\s*[-–—~～－]\s*(\d+)")
+_HAS_WORD = re.compile(r"[\w\u3400-\u9fff]")
+_MAX_RANGE = 50
+
+
+@dataclass(frozen=True)
+class Sentence:
+    """One answer sentence: its text without markers, the passages it cites (1-based,
+    each within 1..n_passages, in order of first mention), the marker items that did not
+    resolve, and its (start, end) in the answer, markers included."""
+
+    text: str
+    citations: tuple[int, ...]
+    dropped: tuple[str, ...] = ()
+    span: tuple[int, int] = (0, 0)
+
+
+def _resolve(inner: str, n_passages: int, cited: list[int], dropped: list[str]) -> None:
+    for item in _ITEM_SPLIT.split(inner.strip()):
+        m = _RANGE.fullmatch(item)
+        if m:
+            lo, hi = int(m[1]), int(m[2])
+            if lo > hi or hi - lo > _MAX_RANGE:
+                dropped.append(item)
+                continue
+            numbers = list(range(lo, hi + 1))
+        else:
+            numbers = [int(item)]
+        for n in numbers:
+            if 1 <= n <= n_passages:
+                if n not in cited:
+                    cited.append(n)
+            else:
+                dropped.append(str(n))
+
+
+def parse_citations(text: str, n_passages: int) -> list[Sentence]:
+    """Split an answer into sentences and read their citation markers.
+
+    Sentences end at 。！？；!?; and line breaks. A marker belongs to the sentence it
+    stands in (`……[1]。`) or that it directly follows (`……。[1]`); a line of markers alone
+    belongs to the sentence before it. Markers that do not resolve to 1..n_passages are
+    reported in `dropped`.
+    """
+    segments: list[tuple[int, int]] = []
+    pos = 0
+    for m in _SENTENCE_END.finditer(text):
+        if m.start() < pos:
+            continue
+        end = m.end()
+        trailing = _TRAILING_RUN.match(text, end)
+        if trailing:
+            end = trailing.end()
+        segments.append((pos, end))
+        pos = end
+    segments.append((pos, len(text)))
+
+    sentences: list[Sentence] = []
+    carry: list[int] = []
+    carry_dropped: list[str] = []
+    for start, end in segments:
+        raw = text[start:end]
+        cited: list[int] = list(carry)
+        dropped: list[str] = list(carry_dropped)
+        for m in _MARKER.finditer(raw):
+            _resolve(m[1], n_passages, cited, dropped)
+        body = _MARKER_RUN.sub("", raw)
+        body = re.sub(r"[ \t\u3000]+(?=[。！？；!?;，,]|$)", "", body).strip()
+        if not _HAS_WORD.search(body):
+            if not (cited or dropped):
+                continue
+            if sentences:  # a marker line of its own cites the sentence before it
+                prev = sentences[-1]
+                merged = list(prev.citations) + [c for c in cited if c not in prev.citations]
+                sentences[-1] = Sentence(
+                    prev.text, tuple(merged), prev.dropped + tuple(dropped), (prev.span[0], end)
+                )
+            else:
+                carry, carry_dropped = cited, dropped
+            continue
+        carry, carry_dropped = [], []
+        lead = len(raw) - len(raw.lstrip())
+        tail = len(raw) - len(raw.rstrip())
+        sentences.append(Sentence(body, tuple(cited), tuple(dropped), (start + lead, end - tail)))
+    return sentences
+
+
+# ---------------------------------------------------------------- refusals
+
+_REFUSAL = re.compile(
+    r"(?:资料|材料|文档|文章|上下文|参考|所给|提供的内容|已知信息|检索结果|段落)"
+    r"(?:中|里|内|里面|当中)?(?:并|均|都|也)?(?:没有|未|无|不包含|不涉及)"
+    r"|(?:没有|缺乏|未能?找到|找不到|暂无)(?:找到)?(?:任何)?相关(?:的)?(?:信息|内容|资料|报道|数据)"
+    r"|没有(?:关于|有关)[^。！？\n]{0,20}?(?:信息|内容|资料|报道|数据|记载|说明)"
+    r"|(?:文中|原文|上文)并?(?:没有|未)(?:提及|提到|涉及|说明)"
+    r"|无法(?:回答|根据|从|依据)"
+    r"|抱歉|对不起|no (?:relevant )?information|(?:does|do|did)(?: not|n'?t) (?:mention|say|state)"
+    r"|not (?:mentioned|provided|stated) in|i don'?t know",
+    re.IGNORECASE,
+)
+
+
+def is_refusal(text: str) -> bool:
+    """Whether `text` says the sources do not answer (资料中没有相关信息, 无法回答, ...)."""
+    return _REFUSAL.search(normalize(text)) is not None
+
+
+# ---------------------------------------------------------------- facts
+
+_QUOTED = re.compile(
+    r"《([^》]{1,40})》|“([^”]{1,20})”|\"([^\"]{1,20})\"|「([^」]{1,20})」|『([^』]{1,20})』"
+)
+_LATIN = re.compile(
+    r"(?<![a-z0-9])(?:[a-z][a-z0-9]*|[0-9]+[a-z][a-z0-9]*)(?:[-.&][a-z0-9]+)*(?![a-z0-9])"
+)
+_NAME_FLAGS = ("nr", "ns", "nt", "nz")
+# Dictionary words jieba tags as place names that are no particular place.
+_GENERIC_NAMES = frozenset({"外国"})
+_CONTENT = re.compile(r"[0-9a-z\u3400-\u9fff]+")
+# List numbering in front of a sentence (1. / 2、 / (3) / 一、 / 第一，) is layout, not a fact.
+_ENUMERATOR = re.compile(
+    r"^\s*(?:#+\s*|[-*•·+]\s+|\d{1,2}(?:\.(?!\d)|[、)）])\s*|[（(]\d{1,2}[)）]\s*"
+    r"|[一二三四五六七八九十]{1,3}、|第[一二三四五六七八九十]{1,3}[，,、]|首先[，,]|其次[，,])"
+)
+
+
+@functools.cache
+def _posseg():  # type: ignore[no-untyped-def]
+    import jieba
+    import jieba.posseg
+
+    # jieba reports dictionary loading through logging at INFO.
+    jieba.setLogLevel(logging.WARNING)
+    jieba.initialize()
+    return jieba.posseg
+
+
+def warm_up() -> None:
+    """Load the segmenter's dictionary now (about a second) instead of on first use."""
+    _posseg()
+
+
+@dataclass(frozen=True)
+class _Facts:
+    quantities: tuple[Quantity, ...]
+    names: tuple[tuple[str, str], ...]  # (normalized name, as written)
+    bigrams: frozenset[str]
+
+
+@dataclass(frozen=True)
+class _Source:
+    text: str  # normalized
+    folded: str  # width- and case-folded only, where Latin word boundaries survive
+    quantities: tuple[Quantity, ...]
+    bigrams: frozenset[str]
+
+
+def _bigrams(norm: str) -> frozenset[str]:
+    grams: set[str] = set()
+    for run in _CONTENT.findall(norm):
+        if len(run) == 1:
+            grams.add(run)
+        grams.update(run[i : i + 2] for i in range(len(run) - 1))
+    return frozenset(grams)
+
+
+def _tagged_names(text: str) -> list[str]:
+    """Person, place, organisation and other proper names jieba finds in `text`."""
+    words = [(w.word.strip(), w.flag) for w in _posseg().cut(text)]
+    found: list[str] = []
+    i = 0
+    while i < len(words):
+        word, flag = words[i]
+        if flag.startswith("nr") and len(word) == 1 and i + 1 < len(words):
+            # A surname the segmenter split from its given name: 李 / 四海.
+            nxt, nxt_flag = words[i + 1]
+            if nxt_flag.startswith("n") and 1 <= len(nxt) <= 2 and _CONTENT.fullmatch(nxt):
+                word, flag = word + nxt, "nr"
+                i += 1
+        i += 1
+        if (
+            flag.startswith(_NAME_FLAGS)
+            and len(word) >= 2
+            and word not in _GENERIC_NAMES
+            and not any(c.isdigit() for c in word)
+        ):
+            found.append(word)
+    return found
+
+
+def _is_measure(token: str) -> bool:
+    """`100km`, `5kg`: a number with a Latin unit, checked as a quantity, not a name."""
+    quantities = find_quantities(token)
+    return len(quantities) == 1 and quantities[0].text == token
+
+
+@functools.lru_cache(maxsize=4096)
+def _sentence_facts(text: str) -> _Facts:
+    text = _ENUMERATOR.sub("", text, count=1)
+    norm = normalize(text)
+    quantities = tuple(find_quantities(text))
+    names: dict[str, str] = {}
+    for m in _QUOTED.finditer(text):
+        written = next(g for g in m.groups() if g is not None).strip()
+        if normalize(written):
+            names.setdefault(normalize(written), written)
+    for name in _tagged_names(text):
+        names.setdefault(normalize(name), name)
+    for m in _LATIN.finditer(fold(text)):
+        written = text[m.start() : m.end()]
+        if len(written) >= 2 and not _is_measure(written):
+            names.setdefault(m.group(), written)
+    return _Facts(quantities, tuple(names.items()), _bigrams(norm))
+
+
+@functools.lru_cache(maxsize=1024)
+def _source(text: str) -> _Source:
+    norm = normalize(text)
+    return _Source(norm, fold(text), tuple(find_quantities(text)), _bigrams(norm))
+
+
+def _quantity_in(q: Quantity, src: _Source) -> bool:
+    if any(same_quantity(q, p) for p in src.quantities):
+        return True
+    # The same words, even if read differently (三亚, 十一假期), state the same thing. Bare
+    # digits are left out: `5` read as 5万元 in a range must not match any other 5.
+    literal = normalize(q.text)
+    if len(literal) < 2 or literal.isascii():
+        return False
+    return re.search(rf"(?<![0-9.]){re.escape(literal)}(?![0-9])", src.text) is not None
+
+
+def _name_in(name: str, src: _Source) -> bool:
+    if name.isascii():
+        return re.search(rf"(?<![a-z0-9]){re.escape(name)}(?![a-z0-9])", src.folded) is not None
+    return name in src.text
+
+
+@dataclass(frozen=True)
+class Support:
+    """How well a passage supports a sentence.
+
+    `missing` lists the facts of the sentence (numbers, dates, names, as written) that
+    the passage does not state; `score` is the share of the sentence's character bigrams
+    found in the passage; `facts` lists every fact that was checked.
+    """
+
+    supported: bool
+    missing: tuple[str, ...]
+    score: float
+    facts: tuple[str, ...] = ()
+
+
+def _support(
+    facts: _Facts, sources: Sequence[_Source], min_overlap: float, min_fact_overlap: float
+) -> Support:
+    missing: list[str] = []
+    for q in facts.quantities:
+        if not any(_quantity_in(q, s) for s in sources):
+            missing.append(q.text)
+    for name, written in facts.names:
+        if not any(_name_in(name, s) for s in sources):
+            missing.append(written)
+    if facts.bigrams:
+        found = frozenset().union(*(s.bigrams for s in sources)) & facts.bigrams
+        score = len(found) / len(facts.bigrams)
+    else:
+        score = 0.0
+    checked = tuple(q.text for q in facts.quantities) + tuple(w for _, w in facts.names)
+    # A sentence with checked facts is anchored by them; one without needs more wording
+    # in common before we believe the passage says it.
+    threshold = min_fact_overlap if checked else min_overlap
+    return Support(not missing and score >= threshold, tuple(missing), score, checked)
+
+
+def check_support(
+    sentence_text: str,
+    passage_text: str,
+    *,
+    min_overlap: float = DEFAULT_MIN_OVERLAP,
+    min_fact_overlap: float = DEFAULT_MIN_FACT_OVERLAP,
+) -> Support:
+    """Whether `passage_text` supports `sentence_text`.
+
+    Every number, amount, percent and date in the sentence must occur in the passage
+    (compared by value and unit, see `same_quantity`), and every name must occur in it
+    after normalization: quoted names (《…》, “…”), person, place and organisation names
+    found by jieba, and Latin tokens (5G, AI). Beyond that the sentence's character-bigram
+    recall in the passage must reach `min_fact_overlap` when it has such facts and
+    `min_overlap` when it has none.
+    """
+    return _support(
+        _sentence_facts(sentence_text), [_source(passage_text)], min_overlap, min_fact_overlap
+    )
+
+
+# ---------------------------------------------------------------- verification
+
+
+@dataclass(frozen=True)
+class VerifiedSentence:
+    """An answer sentence after checking.
+
+    `citations` are the passages that support it (1-based); `cited` what the model cited.
+    `reattached` is True when the citation was moved to (or, for an uncited sentence,
+    given) a passage the model did not cite. `missing` lists the facts no cited passage
+    states when the sentence is unsupported. `refusal` marks sentences saying the sources
+    do not answer; those are never attached to a passage.
+    """
+
+    text: str
+    citations: tuple[int, ...]
+    supported: bool
+    reattached: bool = False
+    missing: tuple[str, ...] = ()
+    refusal: bool = False
+    score: float = 0.0
+    cited: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class Verified:
+    """A checked answer: every sentence, the answer rebuilt from the supported sentences
+    (with `[n]` markers) and the refusal sentences that state no numbers, and whether any
+    sentence is supported."""
+
+    sentences: tuple[VerifiedSentence, ...]
+    kept_text: str
+    any_supported: bool
+
+
+def _check_sentence(
+    s: Sentence, sources: Sequence[_Source], min_overlap: float, min_fact_overlap: float
+) -> VerifiedSentence:
+    if is_refusal(s.text):
+        return VerifiedSentence(s.text, (), False, refusal=True, cited=s.citations)
+    facts = _sentence_facts(s.text)
+    results = {
+        i: _support(facts, [sources[i - 1]], min_overlap, min_fact_overlap)
+        for i in range(1, len(sources) + 1)
+    }
+    ok = [i for i in s.citations if results[i].supported]
+    if ok:
+        return VerifiedSentence(
+            s.text, tuple(ok), True, score=max(results[i].score for i in ok), cited=s.citations
+        )
+    if len(s.citations) > 1 and (facts.quantities or facts.names):
+        # Facts drawn from two cited passages: each passage states part of the sentence.
+        cited_sources = [sources[i - 1] for i in s.citations]
+        joint = _support(facts, cited_sources, min_overlap, min_fact_overlap)
+        if joint.supported:
+            keep = tuple(i for i in s.citations if len(results[i].missing) < len(joint.facts))
+            return VerifiedSentence(s.text, keep, True, score=joint.score, cited=s.citations)
+    others = [i for i in results if i not in s.citations and results[i].supported]
+    if others:
+        # Highest overlap wins; on a tie the earlier (better retrieved) passage.
+        best = max(others, key=lambda i: (results[i].score, -i))
+        return VerifiedSentence(
+            s.text, (best,), True, reattached=True, score=results[best].score, cited=s.citations
+        )
+    pool = list(s.citations) or list(results)
+    if not pool:
+        return VerifiedSentence(s.text, (), False, missing=(), cited=s.citations)
+    closest = max(pool, key=lambda i: (-len(results[i].missing), results[i].score, -i))
+    r = results[closest]
+    return VerifiedSentence(s.text, (), False, missing=r.missing, score=r.score, cited=s.citations)
+
+
+def _with_markers(text: str, citations: Sequence[int]) -> str:
+    tail = _TAIL.search(text)
+    cut = tail.start() if tail else len(text)
+    return text[:cut] + "".join(f"[{i}]" for i in citations) + text[cut:]
+
+
+def verify(
+    answer_text: str,
+    passages: Sequence[str],
+    *,
+    min_overlap: float = DEFAULT_MIN_OVERLAP,
+    min_fact_overlap: float = DEFAULT_MIN_FACT_OVERLAP,
+) -> Verified:
+    """Check every sentence of an answer against the passages it may cite.
+
+    `passages[i]` is the passage cited as `[i+1]`. A sentence is kept with the cited
+    passages that support it (see `check_support`); failing that, with the best other
+    passage that does (`reattached`); failing that it is unsupported and left out of
+    `kept_text`. Uncited sentences are attached the same way. Pure and deterministic.
+    """
+    sources = [_source(p) for p in passages]
+    checked: list[VerifiedSentence] = []
+    parts: list[str] = []
+    last_end: int | None = None
+    for s in parse_citations(answer_text, len(passages)):
+        v = _check_sentence(s, sources, min_overlap, min_fact_overlap)
+        checked.append(v)
+        # A refusal is kept as written, unchecked, unless it carries numbers: those could
+        # be an invented answer wrapped in a disclaimer (没有提到X，但Y为5元).
+        if not (v.supported or (v.refusal and not _sentence_facts(v.text).quantities)):
+            continue
+        if last_end is not None:
+            parts.append("\n" if "\n" in answer_text[last_end : s.span[0]] else "")
+        parts.append(_with_markers(v.text, v.citations) if v.supported else v.text)
+        last_end = s.span[1]
+    return Verified(tuple(checked), "".join(parts), any(v.supported for v in checked))

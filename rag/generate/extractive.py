@@ -1,0 +1,149 @@
+"""An answerer with no language model: it quotes the passage sentences closest to the question.
+
+It reads the fenced passage block the prompt layer writes into the last user message::
+
+    <passages>
+    [1] 标题：…｜日期：2025-03-12
+    正文…
+    [2] 标题：…｜日期：…
+    正文…
+    </passages>
+    问题：…
+
+and answers with the one or two body sentences that share the most character bigrams
+with the question, each followed by its ``[n]``, or with `REFUSAL`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Sequence
+
+from ..chunking import split_sentences
+from .base import GenerationError, Message, check_request
+
+REFUSAL = "资料中没有相关信息。"
+
+_BLOCK = re.compile(r"<passages>\s*\n(.*?)\n?\s*</passages>", re.DOTALL)
+_HEADER = re.compile(r"^\[(\d+)\][ \t]*(.*)$")
+_QUESTION_LABEL = re.compile(r"^(?:问题|提问|question)\s*[:：]\s*", re.IGNORECASE)
+# Words that ask rather than say; bigrams across them would match nothing in an answer.
+_ASKING = re.compile(
+    r"请问|是不是|有没有|是否|为什么|为何|怎么样|怎么|怎样|如何|什么|多少|哪些|哪个|哪里|哪儿|哪|谁|几|吗|呢"
+)
+_NOT_CONTENT = re.compile(r"[^\w]+")
+
+
+def parse_passage_block(text: str) -> list[tuple[int, str]]:
+    """The numbered passages of the ``<passages>`` block in `text`, as ``(n, body)``.
+
+    A passage starts at a line ``[n] 标题：…｜日期：…`` and runs to the next such line; the
+    header line is not part of the body. Numbers must count up from 1, so a body line
+    that happens to start with ``[7]`` is taken as text, not as a new passage. Returns []
+    when `text` has no block or the block is empty.
+    """
+    match = _BLOCK.search(text)
+    if not match:
+        return []
+    passages: list[tuple[int, list[str]]] = []
+    for line in match.group(1).splitlines():
+        header = _HEADER.match(line.strip())
+        if header and int(header.group(1)) == len(passages) + 1:
+            passages.append((int(header.group(1)), []))
+        elif passages:
+            passages[-1][1].append(line)
+    return [(n, "\n".join(body).strip()) for n, body in passages]
+
+
+def question_of(text: str) -> str:
+    """The question in a user message: the ``问题：`` line after the block, else its last line."""
+    outside = _BLOCK.sub("\n", text)
+    lines = [line.strip() for line in outside.splitlines() if line.strip()]
+    for line in reversed(lines):
+        label = _QUESTION_LABEL.match(line)
+        if label:
+            return line[label.end():]
+    return lines[-1] if lines else ""
+
+
+def content_bigrams(text: str) -> set[str]:
+    """Character bigrams of `text` that carry content: none spans punctuation or a question word."""
+    grams: set[str] = set()
+    for piece in _NOT_CONTENT.split(_ASKING.sub(" ", text.lower())):
+        grams.update(piece[i : i + 2] for i in range(len(piece) - 1))
+    return grams
+
+
+class ExtractiveGenerator:
+    """Answers by quoting passage sentences; deterministic, instant, never invents a fact.
+
+    A sentence is scored by the share of the question's content bigrams it contains;
+    the best one is quoted if its share reaches `min_overlap`, and the next best too if
+    it also does and covers question bigrams the first lacks. Ties go to the earlier
+    passage. `max_tokens`, `temperature` and `stop` are accepted for the protocol and
+    ignored: the answer is at most two sentences.
+    """
+
+    name = "extractive"
+
+    def __init__(self, min_overlap: float = 0.3) -> None:
+        if not 0 < min_overlap <= 1:
+            raise ValueError(f"min_overlap must be in (0, 1], got {min_overlap}")
+        self.min_overlap = min_overlap
+
+    def warm_up(self) -> None:
+        """Nothing to load."""
+
+    def generate(
+        self,
+        messages: Sequence[Message],
+        *,
+        max_tokens: int,
+        temperature: float = 0.0,
+        stop: Sequence[str] | None = None,
+    ) -> str:
+        """Up to two cited sentences from the passages, or `REFUSAL`."""
+        return "".join(self.stream(messages, max_tokens=max_tokens, temperature=temperature, stop=stop))
+
+    def stream(
+        self,
+        messages: Sequence[Message],
+        *,
+        max_tokens: int,
+        temperature: float = 0.0,
+        stop: Sequence[str] | None = None,
+    ) -> Iterator[str]:
+        """The same answer, one cited sentence per delta."""
+        check_request(messages, max_tokens, temperature)
+        user = next((m.content for m in reversed(messages) if m.role == "user"), None)
+        if user is None or not _BLOCK.search(user):
+            raise GenerationError(
+                f"{self.name}: the last user message has no <passages> block to answer from"
+            )
+        return iter(self.answer(parse_passage_block(user), question_of(user)))
+
+    def answer(self, passages: Sequence[tuple[int, str]], question: str) -> list[str]:
+        """The answer's sentences, each ending in its citation, or ``[REFUSAL]``."""
+        wanted = content_bigrams(question)
+        if not wanted:
+            return [REFUSAL]
+        scored: list[tuple[float, int, str, set[str]]] = []
+        order = 0
+        for n, body in passages:
+            for start, end in split_sentences(body):
+                sentence = body[start:end]
+                shared = wanted & content_bigrams(sentence)
+                scored.append((len(shared) / len(wanted), order, f"{sentence}[{n}]", shared))
+                order += 1
+        # Highest share first; among equals, the earliest sentence of the earliest passage.
+        scored.sort(key=lambda s: (-s[0], s[1]))
+        good = [s for s in scored if s[0] >= self.min_overlap]
+        if not good:
+            return [REFUSAL]
+        best = good[0]
+        chosen = [best[2]]
+        for candidate in good[1:]:
+            if candidate[3] - best[3]:
+                chosen.append(candidate[2])
+                break
+        return chosen

@@ -1,0 +1,259 @@
+"""A GGUF model run in-process by llama.cpp (through llama-cpp-python)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+from ..embed import default_threads
+from ..llm_models import DEFAULT_GENERATOR_MODEL, resolve_generator_model
+from ..models import ModelError
+from .base import (
+    GenerationError,
+    Message,
+    OneAtATime,
+    check_context,
+    check_request,
+)
+
+if TYPE_CHECKING:
+    from llama_cpp import Llama
+    from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+log = logging.getLogger(__name__)
+
+# Control tokens in message text would be parsed as real ones (llama-cpp-python tokenizes
+# the rendered chat prompt with special=True), letting a document close the user turn.
+# A zero-width space after the first character keeps the text readable but inert.
+_DEFUSE = "\u200b"
+
+
+class LlamaCppGenerator:
+    """A GGUF chat model run by llama.cpp on the CPU, loaded on first use.
+
+    `model` is a spec for `rag.llm_models.resolve_generator_model` (a bundled model or a
+    ``.gguf`` path). The prompt is formatted with the chat template stored in the GGUF.
+    Decoding is greedy at temperature 0, seeded by `seed` otherwise. `threads` defaults to
+    the cores, at most 2; more threads than cores is many times slower. One instance
+    serves one call at a time; concurrent calls wait for each other.
+    """
+
+    def __init__(
+        self,
+        model: str = DEFAULT_GENERATOR_MODEL,
+        *,
+        n_ctx: int = 4096,
+        threads: int | None = None,
+        seed: int = 0,
+    ) -> None:
+        if n_ctx < 64:
+            raise ValueError(f"n_ctx must be at least 64, got {n_ctx}")
+        if threads is not None and threads < 1:
+            raise ValueError(f"threads must be at least 1, got {threads}")
+        self.model = model
+        self.n_ctx = n_ctx
+        self.threads = threads or default_threads()
+        self.seed = seed
+        self.name = f"llama.cpp:{model}"
+        self.load_seconds: float | None = None
+        self._llm: Llama | None = None
+        self._formatter: Jinja2ChatFormatter | None = None
+        self._controls: tuple[str, ...] = ()
+        self._busy = OneAtATime(self.name)
+
+    # ------------------------------------------------------------------ loading
+    def warm_up(self) -> None:
+        """Load the model now rather than on the first call."""
+        self._load()
+
+    def _load(self) -> Llama:
+        if self._llm is not None:
+            return self._llm
+        with self._busy.hold():
+            if self._llm is None:
+                self._llm = self._open()
+        return self._llm
+
+    def _open(self) -> Llama:
+        try:
+            path = resolve_generator_model(self.model)
+        except ModelError as exc:
+            raise GenerationError(f"cannot load generator model {self.model!r}: {exc}") from exc
+        if not path.lower().endswith(".gguf"):
+            raise GenerationError(
+                f"cannot load generator model {self.model!r} with llama.cpp: {path} is not a "
+                ".gguf file (a Hugging Face id or folder needs the transformers backend)"
+            )
+        from llama_cpp import Llama
+        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+        start = time.perf_counter()
+        try:
+            llm = Llama(
+                model_path=path,
+                n_ctx=self.n_ctx,
+                n_batch=min(512, self.n_ctx),
+                n_threads=self.threads,
+                n_threads_batch=self.threads,
+                seed=self.seed,
+                verbose=False,
+            )
+        except (ValueError, RuntimeError, OSError) as exc:
+            raise GenerationError(
+                f"cannot load generator model {self.model!r} from {path}: {exc} "
+                "(is it a complete GGUF file of an architecture this llama.cpp supports?)"
+            ) from exc
+        template = llm.metadata.get("tokenizer.chat_template")
+        if not template:
+            llm.close()
+            raise GenerationError(
+                f"generator model {self.model!r}: {path} has no chat template "
+                "(tokenizer.chat_template); use an instruct/chat GGUF"
+            )
+        eos, bos = llm.token_eos(), llm.token_bos()
+        # The same formatter llama-cpp-python would build from the metadata, kept here
+        # so prompts are counted exactly as they are sent.
+        self._formatter = Jinja2ChatFormatter(
+            template=template,
+            eos_token=_token_text(llm, eos),
+            bos_token=_token_text(llm, bos),
+            stop_token_ids=[eos],
+        )
+        llm.chat_handler = self._formatter.to_chat_handler()
+        self._controls = _control_tokens(llm)
+        self.load_seconds = time.perf_counter() - start
+        log.info("loaded %s (%s) in %.1f s", self.model, path, self.load_seconds)
+        return llm
+
+    # ---------------------------------------------------------------- counting
+    @property
+    def context_size(self) -> int:
+        """Tokens the context window holds: prompt plus answer."""
+        return self.n_ctx
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens `text` takes as plain text (no special tokens are parsed)."""
+        llm = self._load()
+        return len(llm.tokenize(text.encode("utf-8"), add_bos=False, special=False))
+
+    def count_prompt_tokens(self, messages: Sequence[Message]) -> int:
+        """Tokens of the full chat prompt, template included, exactly as it is sent."""
+        return len(self._prompt_tokens(self._load(), self._dicts(messages)))
+
+    def _prompt_tokens(self, llm: Llama, messages: list[dict[str, str]]) -> list[int]:
+        import jinja2
+
+        assert self._formatter is not None
+        try:
+            rendered = self._formatter(messages=messages)  # type: ignore[arg-type]
+        except (jinja2.TemplateError, ValueError, TypeError) as exc:
+            # ValueError is the template's own raise_exception (e.g. roles out of order).
+            raise GenerationError(f"{self.name}: the chat template failed: {exc}") from exc
+        return llm.tokenize(
+            rendered.prompt.encode("utf-8"), add_bos=not rendered.added_special, special=True
+        )
+
+    def _dicts(self, messages: Sequence[Message]) -> list[dict[str, str]]:
+        out = []
+        for message in messages:
+            content = message.content
+            for token in self._controls:
+                if token in content:
+                    content = content.replace(token, token[0] + _DEFUSE + token[1:])
+            out.append({"role": message.role, "content": content})
+        return out
+
+    # -------------------------------------------------------------- generation
+    def generate(
+        self,
+        messages: Sequence[Message],
+        *,
+        max_tokens: int,
+        temperature: float = 0.0,
+        stop: Sequence[str] | None = None,
+    ) -> str:
+        """The model's answer to `messages`, at most `max_tokens` tokens."""
+        llm, dicts = self._prepare(messages, max_tokens, temperature)
+        with self._busy.hold():
+            try:
+                result: Any = llm.create_chat_completion(
+                    messages=dicts,  # type: ignore[arg-type]
+                    max_tokens=max_tokens,
+                    temperature=temperature,
+                    stop=list(stop or []),
+                    seed=self.seed,
+                )
+            except (ValueError, RuntimeError) as exc:
+                raise GenerationError(f"{self.name}: generation failed: {exc}") from exc
+        return str(result["choices"][0]["message"].get("content") or "")
+
+    def stream(
+        self,
+        messages: Sequence[Message],
+        *,
+        max_tokens: int,
+        temperature: float = 0.0,
+        stop: Sequence[str] | None = None,
+    ) -> Iterator[str]:
+        """The answer as text deltas; the context check runs now, before the first delta."""
+        llm, dicts = self._prepare(messages, max_tokens, temperature)
+        return self._deltas(llm, dicts, max_tokens, temperature, list(stop or []))
+
+    def _deltas(
+        self, llm: Llama, dicts: list[dict[str, str]], max_tokens: int, temperature: float,
+        stop: list[str],
+    ) -> Iterator[str]:
+        with self._busy.hold():
+            try:
+                chunks: Any = llm.create_chat_completion(
+                    messages=dicts,  # type: ignore[arg-type]
+                    max_tokens=max_tokens,
+                    temperature=temperature,
+                    stop=stop,
+                    seed=self.seed,
+                    stream=True,
+                )
+                for chunk in chunks:
+                    delta = chunk["choices"][0]["delta"].get("content")
+                    if delta:
+                        yield delta
+            except (ValueError, RuntimeError) as exc:
+                raise GenerationError(f"{self.name}: generation failed: {exc}") from exc
+
+    def _prepare(
+        self, messages: Sequence[Message], max_tokens: int, temperature: float
+    ) -> tuple[Llama, list[dict[str, str]]]:
+        check_request(messages, max_tokens, temperature)
+        llm = self._load()
+        dicts = self._dicts(messages)
+        # llama-cpp-python would silently shorten max_tokens to what fits; an answer cut
+        # mid-sentence is worse than a clear error the caller can act on.
+        check_context(self.name, len(self._prompt_tokens(llm, dicts)), max_tokens, self.n_ctx)
+        return llm, dicts
+
+    def close(self) -> None:
+        """Free the model's memory; the next call loads it again."""
+        with self._busy.hold():
+            if self._llm is not None:
+                self._llm.close()
+                self._llm = None
+
+
+def _token_text(llm: Llama, token: int) -> str:
+    return llm.detokenize([token], special=True).decode("utf-8", "replace") if token >= 0 else ""
+
+
+def _control_tokens(llm: Llama) -> tuple[str, ...]:
+    """Texts of the vocabulary's control tokens (``<|im_end|>`` ...), longest first."""
+    import llama_cpp
+
+    vocab = llm._model.vocab
+    found = set()
+    for token in range(llm.n_vocab()):
+        if llama_cpp.llama_vocab_get_attr(vocab, token) & llama_cpp.LLAMA_TOKEN_ATTR_CONTROL:
+            text = llama_cpp.llama_vocab_get_text(vocab, token).decode("utf-8", "replace")
+            if len(text) > 1 and not text.isspace():
+                found.add(text)
+    return tuple(sorted(found, key=len, reverse=True))
