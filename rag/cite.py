@@ -280,10 +280,14 @@ def _quantity_in(q: Quantity, src: _Source) -> bool:
     return re.search(rf"(?<![0-9.]){re.escape(literal)}(?![0-9])", src.text) is not None
 
 
+# Administrative suffixes a writer adds or drops freely: 柳林县 is 柳林 in the next line.
+_ADMIN_SUFFIX = re.compile(r"(?<=..)(?:省|市|县|区|镇|乡|村)$")
+
+
 def _name_in(name: str, src: _Source) -> bool:
     if name.isascii():
         return re.search(rf"(?<![a-z0-9]){re.escape(name)}(?![a-z0-9])", src.folded) is not None
-    return name in src.text
+    return name in src.text or _ADMIN_SUFFIX.sub("", name) in src.text
 
 
 @dataclass(frozen=True)
@@ -416,7 +420,8 @@ def _check_sentence(
     return VerifiedSentence(s.text, (), False, missing=r.missing, score=r.score, cited=s.citations)
 
 
-def _with_markers(text: str, citations: Sequence[int]) -> str:
+def with_markers(text: str, citations: Sequence[int]) -> str:
+    """`text` with `[n]` markers placed before its closing punctuation."""
     tail = _TAIL.search(text)
     cut = tail.start() if tail else len(text)
     return text[:cut] + "".join(f"[{i}]" for i in citations) + text[cut:]
@@ -449,6 +454,6 @@ def verify(
             continue
         if last_end is not None:
             parts.append("\n" if "\n" in answer_text[last_end : s.span[0]] else "")
-        parts.append(_with_markers(v.text, v.citations) if v.supported else v.text)
+        parts.append(with_markers(v.text, v.citations) if v.supported else v.text)
         last_end = s.span[1]
     return Verified(tuple(checked), "".join(parts), any(v.supported for v in checked))

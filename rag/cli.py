@@ -16,9 +16,10 @@ from .types import Hit, IngestReport
 
 def _user_errors() -> tuple[type[BaseException], ...]:
     # Imported late: `rag --help` must not pay for loading the model stack.
+    from .generate import GenerationError
     from .models import ModelError
 
-    return (StoreError, ConfigError, ModelError, ValueError)
+    return (StoreError, ConfigError, ModelError, GenerationError, ValueError)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -44,6 +45,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mode", choices=("hybrid", "dense", "bm25"), default="hybrid")
     p.add_argument("--json", action="store_true", help="print JSON")
 
+    p = sub.add_parser("ask", parents=[common], help="answer a question from the archive, cited")
+    p.add_argument("question")
+    p.add_argument("--generator", choices=("llama.cpp", "transformers", "openai", "extractive"),
+                   help="answer backend (default: settings, llama.cpp)")
+    p.add_argument("--as-of", help="date that 今天/昨天/上个月 refer to (default: newest article)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+
     p = sub.add_parser("articles", parents=[common], help="list the indexed articles")
     p.add_argument("--json", action="store_true", help="print JSON")
 
@@ -66,7 +74,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(levelname)s: %(message)s",
     )
     try:
-        settings = Settings.load(args.config, index_dir=args.index)
+        settings = Settings.load(
+            args.config, index_dir=args.index, generator=getattr(args, "generator", None)
+        )
         from .service import Service
 
         service = Service(settings)
@@ -159,6 +169,50 @@ def cmd_search(service: Any, args: argparse.Namespace) -> int:
     return 0
 
 
+def answer_to_json(answer: Any) -> dict[str, Any]:
+    return {
+        "question": answer.question,
+        "standalone_question": answer.standalone_question,
+        "answer": answer.answer,
+        "refused": answer.refused,
+        "sentences": [
+            {"text": s.text, "citations": list(s.citations), "supported": s.supported}
+            for s in answer.sentences
+        ],
+        "citations": [
+            {"n": c.n, "article_id": c.article_id, "title": c.title, "published": c.published,
+             "passage_id": c.passage_id, "text": c.text, "start": c.start, "end": c.end}
+            for c in answer.citations
+        ],
+        "timings": {k: round(answer.timings.get(k, 0.0), 3)
+                    for k in ("retrieve_s", "first_token_s", "total_s")},
+    }
+
+
+def cmd_ask(service: Any, args: argparse.Namespace) -> int:
+    streamed = not args.json and sys.stdout.isatty()
+
+    def on_token(delta: str) -> None:
+        print(delta, end="", flush=True, file=sys.stderr)
+
+    answer = service.ask(args.question, as_of=args.as_of, on_token=on_token if streamed else None)
+    if args.json:
+        _print_json(answer_to_json(answer))
+        return 0
+    if streamed:
+        print("\n", file=sys.stderr)
+    if answer.standalone_question != answer.question:
+        print(f"（理解为：{answer.standalone_question}）")
+    print(answer.answer)
+    print()
+    heading = "最接近的资料：" if answer.refused else "引用："
+    print(heading)
+    for c in answer.citations:
+        snippet = c.text.replace("\n", " ")[:80]
+        print(f"[{c.n}] {c.title}（{c.published or '日期不详'}）{snippet}…")
+    return 0
+
+
 def cmd_articles(service: Any, args: argparse.Namespace) -> int:
     rows = service.articles()
     if args.json:
@@ -219,6 +273,7 @@ def cmd_delete(service: Any, args: argparse.Namespace) -> int:
 
 
 COMMANDS = {
+    "ask": cmd_ask,
     "ingest": cmd_ingest, "search": cmd_search, "articles": cmd_articles, "show": cmd_show,
     "stats": cmd_stats, "delete": cmd_delete,
 }

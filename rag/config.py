@@ -37,13 +37,26 @@ class Settings:
     candidates: int = 50  # per retriever, before fusion
     rrf_k: int = 60
     max_per_article: int = 2
+    # Answers. `generator` is one of llama.cpp, transformers, openai, extractive.
+    generator: str = "llama.cpp"
+    generator_model: str = ""  # empty: the backend's default (bundled Qwen2.5-1.5B GGUF)
+    n_ctx: int = 4096
+    max_answer_tokens: int = 256
+    answer_k: int = 5  # passages shown to the model
+    # Dense cosine the best passage must reach for the archive to count as covering a
+    # question; 0 leaves refusal to citation verification alone.
+    refuse_below: float = 0.0
+    openai_base_url: str = ""
+    openai_api_key_env: str = "OPENAI_API_KEY"
+    generation_timeout: int = 120
 
     # Environment names that differ from RAG_<FIELD>.
     _ALIASES = {"RAG_INDEX": "index_dir"}
 
     def __post_init__(self) -> None:
         positive = ("threads", "embed_batch_size", "chunk_size", "top_k", "candidates",
-                    "rrf_k", "max_per_article")
+                    "rrf_k", "max_per_article", "n_ctx", "max_answer_tokens", "answer_k",
+                    "generation_timeout")
         for name in positive:
             if getattr(self, name) < 1:
                 raise ConfigError(f"setting {name} must be at least 1, got {getattr(self, name)}")
@@ -51,6 +64,13 @@ class Settings:
             raise ConfigError(f"setting chunk_overlap must be 0 or more, got {self.chunk_overlap}")
         if self.chunk_size < 50:
             raise ConfigError(f"setting chunk_size must be at least 50 characters, got {self.chunk_size}")
+        if not 0.0 <= self.refuse_below <= 1.0:
+            raise ConfigError(f"setting refuse_below must be within [0, 1], got {self.refuse_below}")
+        if self.generator not in ("llama.cpp", "transformers", "openai", "extractive"):
+            raise ConfigError(
+                f"setting generator must be llama.cpp, transformers, openai or extractive, "
+                f"got {self.generator!r}"
+            )
         if not self.embedding_model.strip():
             raise ConfigError("setting embedding_model is empty")
 
@@ -106,6 +126,8 @@ def _coerce(cls: type[Settings], name: str, value: Any) -> Any:
             if isinstance(value, bool):
                 raise ValueError
             return int(value)
+        if kind in ("float", float):
+            return float(value)
         if kind in ("Path", Path):
             return Path(value).expanduser()
         return str(value)

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from .answer import Answer, OnToken, ask
 from .config import Settings
 from .embed import Embedder, SentenceTransformerEmbedder
+from .generate import Generator, make_generator
 from .indexing import Progress, ingest
 from .retrieve import Filters, Mode, Retriever
 from .store import ArticleInfo, Store, StoreError
@@ -47,10 +49,30 @@ def parse_date(value: str | None, *, end: bool = False) -> str | None:
 class Service:
     """The archive at `settings.index_dir`, with lazily loaded models."""
 
-    def __init__(self, settings: Settings, embedder: Embedder | None = None) -> None:
+    def __init__(
+        self, settings: Settings, embedder: Embedder | None = None,
+        generator: Generator | None = None,
+    ) -> None:
         self.settings = settings
         self._embedder = embedder
+        self._generator = generator
         self._store: Store | None = None
+
+    @property
+    def generator(self) -> Generator:
+        if self._generator is None:
+            s = self.settings
+            model = s.generator_model or None
+            options: dict[str, Any] = {
+                "llama.cpp": {"model": model, "n_ctx": s.n_ctx, "threads": s.threads},
+                "transformers": {"model": model, "threads": s.threads, "n_ctx": s.n_ctx},
+                "openai": {"base_url": s.openai_base_url or None, "model": model,
+                           "api_key_env": s.openai_api_key_env,
+                           "timeout": float(s.generation_timeout)},
+                "extractive": {},
+            }[s.generator]
+            self._generator = make_generator(s.generator, **options)
+        return self._generator
 
     @property
     def embedder(self) -> Embedder:
@@ -96,6 +118,30 @@ class Service:
             writer.delete(article.id)
             writer.commit()
         return article
+
+    # ------------------------------------------------------------------- answers
+    def latest_date(self) -> dt.date | None:
+        """The newest publication date in the archive: "today" for relative dates."""
+        dates = [a.published[:10] for a in self.store().list_articles() if a.published]
+        return dt.date.fromisoformat(max(dates)) if dates else None
+
+    def ask(
+        self, question: str, history: Sequence[tuple[str, str]] = (),
+        as_of: str | None = None, on_token: OnToken | None = None,
+    ) -> Answer:
+        """Answer from the archive, every sentence cited and checked, or refuse."""
+        s = self.settings
+        if not question.strip():
+            raise ValueError("the question is empty")
+        day = dt.date.fromisoformat(parse_date(as_of)) if as_of else self.latest_date()
+
+        def search(query: str, since: str | None, until: str | None) -> list[Hit]:
+            return self.search(query, k=s.answer_k, since=since, until=until)
+
+        return ask(
+            question, search, self.generator, history=history, as_of=day,
+            min_score=s.refuse_below, max_tokens=s.max_answer_tokens, on_token=on_token,
+        )
 
     # ------------------------------------------------------------------- reading
     def search(

@@ -274,3 +274,9 @@ def test_refusal_carrying_a_number_is_not_kept():
     v = verify("资料中没有提到票价，但单程票价为5元。", [METRO])
     assert v.sentences[0].refusal
     assert v.kept_text == ""
+
+
+def test_place_name_with_or_without_its_admin_suffix_is_the_same_place():
+    passage = "地处黄河东岸的柳林，矿产资源丰富，现探明储量达61.7亿吨。"
+    assert check_support("柳林县现探明煤炭储量达61.7亿吨。", passage).supported
+    assert not check_support("中阳县现探明煤炭储量达61.7亿吨。", passage).supported

@@ -1,0 +1,161 @@
+"""ask(): retrieve → prompt → generate → verify every sentence → Answer, or a refusal.
+
+Refusal and citation correctness do not rest on the model: weak retrieval refuses before
+any generation, and each answer sentence is kept only if its numbers, dates and names
+occur in a passage it cites (re-attached to the passage that does support it when the
+model cited the wrong one). An answer with no surviving sentence is a refusal.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from . import cite, prompts
+from .dates import resolve_range
+from .generate import Generator, Message
+from .types import Hit
+
+Search = Callable[[str, str | None, str | None], list[Hit]]  # (query, since, until) -> hits
+OnToken = Callable[[str], None]
+
+_FOLLOW_UP = re.compile(r"它|他们|他|她|其|该|这|那|此|上述|呢[？?]?$")
+
+
+@dataclass(frozen=True)
+class Citation:
+    n: int
+    article_id: str
+    title: str
+    published: str | None
+    source: str
+    passage_id: str
+    text: str
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
+class AnswerSentence:
+    text: str
+    citations: tuple[int, ...]
+    supported: bool
+    reattached: bool = False
+
+
+@dataclass(frozen=True)
+class Answer:
+    question: str
+    standalone_question: str
+    answer: str
+    refused: bool
+    sentences: tuple[AnswerSentence, ...]
+    citations: tuple[Citation, ...]  # the cited passages (or, on refusal, the closest ones)
+    draft: str = ""  # what the model wrote, before verification
+    since: str | None = None
+    until: str | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def citation_of(n: int, hit: Hit) -> Citation:
+    p = hit.passage
+    return Citation(n, p.article_id, hit.title, hit.published, hit.source, p.id, p.text, p.start, p.end)
+
+
+def looks_like_follow_up(question: str) -> bool:
+    return len(question.strip()) <= 6 or bool(_FOLLOW_UP.search(question))
+
+
+def rewrite(
+    question: str, history: Sequence[tuple[str, str]], generator: Generator | None,
+    max_tokens: int = 64,
+) -> str:
+    """A standalone version of a follow-up question, using the conversation so far.
+
+    The model's rewrite is used only if it looks like a question of sensible length;
+    otherwise (or without a model) the previous question is prepended, which is what
+    retrieval needs.
+    """
+    previous = [text for role, text in history if role == "user"]
+    if not previous or not looks_like_follow_up(question):
+        return question
+    fallback = f"{previous[-1].rstrip('？?。 ')}，{question}"
+    if generator is None or getattr(generator, "name", "") == "extractive":
+        return fallback
+    messages = [Message(r, c) for r, c in prompts.rewrite_messages(question, history)]
+    text = generator.generate(messages, max_tokens=max_tokens).strip().splitlines()
+    candidate = text[0].strip(" “”\"") if text else ""
+    if 4 <= len(candidate) <= 80 and "[" not in candidate and not cite.is_refusal(candidate):
+        return candidate
+    return fallback
+
+
+def _verification_text(hit: Hit) -> str:
+    # Titles and dates are facts a sentence may state ("3月12日报道…").
+    return f"{hit.title}\n{hit.published or ''}\n{hit.passage.text}"
+
+
+def ask(
+    question: str,
+    search: Search,
+    generator: Generator,
+    *,
+    history: Sequence[tuple[str, str]] = (),
+    as_of: dt.date | None = None,
+    min_score: float = 0.0,
+    max_tokens: int = 256,
+    on_token: OnToken | None = None,
+) -> Answer:
+    """Answer `question` from the archive; see the module docstring for the guarantees.
+
+    `search(query, since, until)` returns ranked hits; `min_score` is the dense cosine
+    the best hit must reach, below which the archive is taken not to cover the question.
+    """
+    started = time.perf_counter()
+    timings: dict[str, float] = {}
+    standalone = rewrite(question, history, generator)
+    span = resolve_range(standalone, as_of) if as_of else None
+    since, until = span if span else (None, None)
+    hits = search(standalone, since, until)
+    timings["retrieve_s"] = time.perf_counter() - started
+
+    def refuse(draft: str = "") -> Answer:
+        timings["total_s"] = time.perf_counter() - started
+        closest = tuple(citation_of(n, h) for n, h in enumerate(hits[:3], start=1))
+        return Answer(question, standalone, prompts.REFUSAL, True, (), closest, draft,
+                      since, until, timings)
+
+    best = max((h.dense_score for h in hits if h.dense_score is not None), default=None)
+    if not hits or (best is not None and best < min_score):
+        return refuse()
+
+    messages = [Message(r, c) for r, c in prompts.answer_messages(standalone, hits)]
+    parts: list[str] = []
+    for delta in generator.stream(messages, max_tokens=max_tokens):
+        if not parts:
+            timings["first_token_s"] = time.perf_counter() - started
+        parts.append(delta)
+        if on_token:
+            on_token(delta)
+    draft = "".join(parts).strip()
+    if not draft or cite.is_refusal(draft):
+        return refuse(draft)
+
+    verified = cite.verify(draft, [_verification_text(h) for h in hits])
+    kept = [s for s in verified.sentences if s.supported and not s.refusal and s.citations]
+    if not kept:
+        return refuse(draft)
+    sentences = tuple(
+        AnswerSentence(s.text, tuple(s.citations), s.supported, s.reattached)
+        for s in verified.sentences if not s.refusal
+    )
+    cited = sorted({n for s in kept for n in s.citations})
+    timings["total_s"] = time.perf_counter() - started
+    text = "".join(cite.with_markers(s.text, s.citations) for s in kept)
+    return Answer(
+        question, standalone, text, False, sentences,
+        tuple(citation_of(n, hits[n - 1]) for n in cited), draft, since, until, timings,
+    )
