@@ -90,3 +90,24 @@ def test_help_is_fast_and_lists_commands(capsys):
     out = capsys.readouterr().out
     for command in ("ingest", "search", "articles", "stats", "delete"):
         assert command in out
+
+
+def test_ask_json_with_the_extractive_backend(rag, archive):
+    rag("ingest", str(archive), "--quiet")
+    code, out, err = rag("ask", "青川马拉松有多少人报名？", "--generator", "extractive", "--json")
+    assert code == 0, err
+    data = json.loads(out)
+    assert set(data) == {"question", "standalone_question", "answer", "refused", "sentences",
+                         "citations", "timings"}
+    assert not data["refused"] and "4.2万" in data["answer"]
+    assert data["sentences"][0]["supported"] and data["sentences"][0]["citations"]
+    cited = data["citations"][0]
+    assert "马拉松" in cited["title"] and cited["text"] and cited["end"] > cited["start"]
+    assert set(data["timings"]) == {"retrieve_s", "first_token_s", "total_s"}
+
+
+def test_ask_refuses_when_nothing_supports_an_answer(rag, archive):
+    rag("ingest", str(archive), "--quiet")
+    code, out, _ = rag("ask", "火星探测器何时着陆？", "--generator", "extractive", "--json")
+    data = json.loads(out)
+    assert code == 0 and data["refused"] and data["answer"] == "资料中没有相关信息。"
