@@ -21,7 +21,6 @@ import json
 import logging
 import os
 import sqlite3
-import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -35,6 +34,7 @@ from . import __version__
 from .lexical import BM25Index
 from .types import Article, Passage
 from .vectors import FaissIndex
+from .writer import Writer, timestamp
 
 FORMAT = "rag-news-index"
 FORMAT_VERSION = 1
@@ -102,10 +102,6 @@ class StoredPassage:
     title: str
     published: str | None
     source: str
-
-
-def _now() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%S%z")
 
 
 class Store:
@@ -176,8 +172,8 @@ class Store:
             "format_version": FORMAT_VERSION,
             "embedding": {"model": embedding_model, "dim": dim, "checksum": model_checksum},
             "chunking": chunking,
-            "created_at": _now(),
-            "updated_at": _now(),
+            "created_at": timestamp(),
+            "updated_at": timestamp(),
             "rag_version": __version__,
             "generation": 0,
             "counts": {"articles": 0, "passages": 0},
@@ -341,13 +337,7 @@ class Store:
         if persist is None:
             return
         try:
-            faiss_index.save(self.directory / "vectors.faiss")
-            bm25.save(self.directory / "bm25")
-            self.manifest = {
-                **self.manifest, "generation": generation, "counts": self.counts(),
-                "updated_at": _now(), "rag_version": __version__,
-            }
-            _write_json(self.directory / "manifest.json", self.manifest)
+            self._save_derived()
         finally:
             persist.release()
 
@@ -363,7 +353,7 @@ class Store:
                 f"another process is writing to the index {self.directory}; "
                 "wait for it to finish and try again"
             ) from None
-        writer = Writer(self)
+        writer = Writer(self, self._db)
         try:
             yield writer
         finally:
@@ -382,87 +372,9 @@ class Store:
         self._bm25.save(self.directory / "bm25")
         self.manifest = {
             **self.manifest, "generation": self._derived_generation, "counts": self.counts(),
-            "updated_at": _now(), "rag_version": __version__,
+            "updated_at": timestamp(), "rag_version": __version__,
         }
         _write_json(self.directory / "manifest.json", self.manifest)
-
-
-class Writer:
-    """Changes to one index, made while holding its write lock."""
-
-    def __init__(self, store: Store) -> None:
-        self._store = store
-        self._db = store._db
-        self.changed = False
-
-    @property
-    def dim(self) -> int:
-        return self._store.dim
-
-    def articles_from_source(self, source: str) -> dict[str, str]:
-        """{article id: key} of the articles read from `source`."""
-        rows = self._db.execute("SELECT id, key FROM articles WHERE source = ?", (source,))
-        return dict(rows.fetchall())
-
-    def source_of(self, article_id: str) -> str | None:
-        row = self._db.execute("SELECT source FROM articles WHERE id = ?", (article_id,)).fetchone()
-        return row[0] if row else None
-
-    def vectors_for(self, text_hashes: Sequence[str]) -> dict[str, bytes]:
-        """Stored vectors of passages with these text hashes (to skip re-embedding)."""
-        found: dict[str, bytes] = {}
-        unique = list(dict.fromkeys(text_hashes))
-        for i in range(0, len(unique), 500):
-            part = unique[i : i + 500]
-            rows = self._db.execute(
-                f"SELECT text_hash, vector FROM passages WHERE text_hash IN ({','.join('?' * len(part))})",
-                part,
-            )
-            found.update(rows.fetchall())
-        return found
-
-    def put(
-        self, article: Article, passages: Sequence[Passage], tokens: Sequence[list[str]],
-        text_hashes: Sequence[str], vectors: np.ndarray,
-    ) -> None:
-        """Insert an article (its id must not be stored yet)."""
-        cur = self._db.execute(
-            "INSERT INTO articles (id, key, title, text, source, published, source_name, reporters,"
-            " captions, section, subtitle, added_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-            (
-                article.id, article.key, article.title, article.text, article.source,
-                article.published, article.source_name,
-                json.dumps(list(article.reporters), ensure_ascii=False),
-                json.dumps(list(article.captions), ensure_ascii=False),
-                article.section, article.subtitle, _now(),
-            ),
-        )
-        article_rowid = cur.lastrowid
-        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
-        self._db.executemany(
-            "INSERT INTO passages (id, article_rowid, ordinal, start, end, text_hash, tokens, vector)"
-            " VALUES (?,?,?,?,?,?,?,?)",
-            [
-                (p.id, article_rowid, p.ordinal, p.start, p.end, h, " ".join(t), v.tobytes())
-                for p, t, h, v in zip(passages, tokens, text_hashes, vectors, strict=True)
-            ],
-        )
-        self.changed = True
-
-    def delete(self, article_id: str) -> bool:
-        cur = self._db.execute("DELETE FROM articles WHERE id = ?", (article_id,))
-        self.changed |= cur.rowcount > 0
-        return cur.rowcount > 0
-
-    def commit(self) -> None:
-        """Make the changes so far durable, as one step of the index's history."""
-        if not self._db.in_transaction:
-            return
-        self._db.execute(
-            "INSERT INTO meta (key, value) VALUES ('generation', '1') ON CONFLICT(key) "
-            "DO UPDATE SET value = CAST(value AS INTEGER) + 1"
-        )
-        self._db.commit()
 
 
 def _connect(path: Path) -> sqlite3.Connection:
