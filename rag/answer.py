@@ -22,6 +22,13 @@ from .types import Hit
 Search = Callable[[str, str | None, str | None], list[Hit]]  # (query, since, until) -> hits
 OnToken = Callable[[str], None]
 
+# "多少名 / 几座 / 多少亿元": the measure word the answer's number must carry.
+_ASKED_MEASURE = re.compile(r"(?:多少|几)(?:个)?(万|亿)?([名人位家座台辆套吨元米岁次项所户张份条只辆架艘株亩个])")
+_ASKED_DATE = re.compile(r"哪一?天|哪一?年|何时|什么时候|几月几[日号]|哪个月|哪一?日")
+_NUMBER = r"[0-9０-９.．,，]+|[零〇一二两三四五六七八九十百千万亿余多]+"
+_PERSON = "名人位"
+_UNITS = "吨元米岁亩次"  # a unit must match; any other classifier may be paraphrased as 个
+_DATE_IN_ANSWER = re.compile(r"[0-9０-９一二三四五六七八九十〇零]+\s*[年月日号]")
 _FOLLOW_UP = re.compile(r"它|他们|他|她|其|该|这|那|此|上述|呢[？?]?$")
 
 
@@ -93,6 +100,23 @@ def rewrite(
     return fallback
 
 
+def answers_the_question(question: str, answer: str) -> bool:
+    """Whether the answer has the kind of fact the question asks for.
+
+    A question asking "how many <measure>" needs a number with that measure, and one
+    asking "when" needs a date. A supported sentence about something else (104套摄像头
+    for 多少名职工) is the small model's favourite way of being confidently wrong.
+    """
+    asked = _ASKED_MEASURE.search(question)
+    if asked:
+        word = asked.group(2)
+        measures = _PERSON if word in _PERSON else word if word in _UNITS else word + "个"
+        return re.search(rf"(?:{_NUMBER})\s*(?:万|亿)?[{measures}]", answer) is not None
+    if _ASKED_DATE.search(question):
+        return _DATE_IN_ANSWER.search(answer) is not None
+    return True
+
+
 def _verification_text(hit: Hit) -> str:
     # Titles and dates are facts a sentence may state ("3月12日报道…").
     return f"{hit.title}\n{hit.published or ''}\n{hit.passage.text}"
@@ -146,7 +170,7 @@ def ask(
 
     verified = cite.verify(draft, [_verification_text(h) for h in hits])
     kept = [s for s in verified.sentences if s.supported and not s.refusal and s.citations]
-    if not kept:
+    if not kept or not answers_the_question(standalone, "".join(s.text for s in kept)):
         return refuse(draft)
     sentences = tuple(
         AnswerSentence(s.text, tuple(s.citations), s.supported, s.reattached)

@@ -156,3 +156,22 @@ def test_extractive_backend_answers_with_a_checked_citation():
     answer = ask("岔沟村日间照料中心是哪一年成立的？", search_returning(make_hits()), ExtractiveGenerator())
     assert not answer.refused
     assert "2017年" in answer.answer and [c.n for c in answer.citations] == [2]
+
+
+def test_answer_must_carry_the_measure_or_date_the_question_asks_for():
+    from rag.answer import answers_the_question
+
+    assert answers_the_question("柳林县有几座煤矿？", "柳林县共有27座煤矿。")
+    assert answers_the_question("村里有多少名老人？", "70岁以上老年人有70余人。")
+    assert not answers_the_question("井下一共有多少名职工？", "井下共有104套有线、无线摄像头。")
+    assert not answers_the_question("老年大学有多少名学员？", "迎新年文艺演出正式拉开帷幕。")
+    assert answers_the_question("照料中心是哪一年成立的？", "中心于2017年正式成立。")
+    assert not answers_the_question("会议定在哪一天开幕？", "会议将科学谋划明年工作。")
+    assert answers_the_question("这份合同有什么意义？", "有助于保障货车司机的合法权益。")
+
+
+def test_supported_but_off_target_answer_is_refused():
+    rows = [("柳林煤矿", "2024-12-28", "柳林煤矿共有104套有线、无线、便携式摄像头。")]
+    gen = ScriptedGenerator("柳林煤矿井下共有104套摄像头。[1]")
+    answer = ask("柳林煤矿井下一共有多少名职工？", search_returning(make_hits(rows)), gen)
+    assert answer.refused
