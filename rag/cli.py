@@ -52,6 +52,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--as-of", help="date that 今天/昨天/上个月 refer to (default: newest article)")
     p.add_argument("--json", action="store_true", help="print JSON")
 
+    p = sub.add_parser("chat", parents=[common], help="a conversation with the archive (empty line ends)")
+    p.add_argument("--generator", choices=("llama.cpp", "transformers", "openai", "extractive"),
+                   help="answer backend (default: settings, llama.cpp)")
+    p.add_argument("--as-of", help="date that 今天/昨天/上个月 refer to (default: newest article)")
+
     p = sub.add_parser("articles", parents=[common], help="list the indexed articles")
     p.add_argument("--json", action="store_true", help="print JSON")
 
@@ -201,15 +206,33 @@ def cmd_ask(service: Any, args: argparse.Namespace) -> int:
         return 0
     if streamed:
         print("\n", file=sys.stderr)
+    print_answer(answer)
+    return 0
+
+
+def print_answer(answer: Any) -> None:
     if answer.standalone_question != answer.question:
         print(f"（理解为：{answer.standalone_question}）")
     print(answer.answer)
-    print()
-    heading = "最接近的资料：" if answer.refused else "引用："
-    print(heading)
+    print("最接近的资料：" if answer.refused else "引用：")
     for c in answer.citations:
         snippet = c.text.replace("\n", " ")[:80]
         print(f"[{c.n}] {c.title}（{c.published or '日期不详'}）{snippet}…")
+
+
+def cmd_chat(service: Any, args: argparse.Namespace) -> int:
+    history: list[tuple[str, str]] = []
+    while True:
+        try:
+            question = input("问：").strip()
+        except EOFError:
+            break
+        if not question:
+            break
+        answer = service.ask(question, history=history, as_of=args.as_of)
+        print_answer(answer)
+        print()
+        history += [("user", answer.standalone_question), ("assistant", answer.answer)]
     return 0
 
 
@@ -274,6 +297,7 @@ def cmd_delete(service: Any, args: argparse.Namespace) -> int:
 
 COMMANDS = {
     "ask": cmd_ask,
+    "chat": cmd_chat,
     "ingest": cmd_ingest, "search": cmd_search, "articles": cmd_articles, "show": cmd_show,
     "stats": cmd_stats, "delete": cmd_delete,
 }

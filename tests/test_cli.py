@@ -111,3 +111,15 @@ def test_ask_refuses_when_nothing_supports_an_answer(rag, archive):
     code, out, _ = rag("ask", "火星探测器何时着陆？", "--generator", "extractive", "--json")
     data = json.loads(out)
     assert code == 0 and data["refused"] and data["answer"] == "资料中没有相关信息。"
+
+
+def test_chat_keeps_history_and_rewrites_follow_ups(rag, archive, monkeypatch):
+    import io
+
+    rag("ingest", str(archive), "--quiet")
+    monkeypatch.setattr("sys.stdin", io.StringIO("青川马拉松有多少人报名？\n那它什么时候开跑？\n\n"))
+    code, out, _ = rag("chat", "--generator", "extractive")
+    assert code == 0
+    assert "4.2万" in out
+    assert "（理解为：青川马拉松有多少人报名，那它什么时候开跑？）" in out
+    assert "4月13日" in out
