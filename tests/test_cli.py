@@ -12,6 +12,8 @@ from rag import cli, service
 def rag(monkeypatch, tmp_path, capsys):
     monkeypatch.setenv("RAG_EMBEDDING_MODEL", "fake-embedder")
     monkeypatch.setenv("RAG_INDEX", str(tmp_path / "index"))
+    # The default threshold is calibrated for the real model's cosines, not the fake's.
+    monkeypatch.setenv("RAG_REFUSE_BELOW", "0")
     monkeypatch.setattr(service, "SentenceTransformerEmbedder", lambda *a, **k: FakeEmbedder())
 
     def run(*args):
