@@ -122,8 +122,8 @@ class Service:
     # ------------------------------------------------------------------- answers
     def latest_date(self) -> dt.date | None:
         """The newest publication date in the archive: "today" for relative dates."""
-        dates = [a.published[:10] for a in self.store().list_articles() if a.published]
-        return dt.date.fromisoformat(max(dates)) if dates else None
+        latest = self.store().latest_published()
+        return dt.date.fromisoformat(latest[:10]) if latest else None
 
     def ask(
         self, question: str, history: Sequence[tuple[str, str]] = (),

@@ -220,6 +220,10 @@ class Store:
             captions=tuple(json.loads(row[8])), section=row[9], subtitle=row[10],
         )
 
+    def latest_published(self) -> str | None:
+        row = self._db.execute("SELECT max(published) FROM articles").fetchone()
+        return row[0] if row else None
+
     def article_keys(self) -> dict[str, str]:
         """{article id: key} for every article."""
         return dict(self._db.execute("SELECT id, key FROM articles").fetchall())

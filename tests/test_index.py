@@ -224,3 +224,8 @@ def test_same_folder_by_relative_and_absolute_path_is_one_source(service, archiv
     service.ingest(["archive"])
     report = service.ingest([str(archive.absolute()) + "/"])
     assert len(report.unchanged) == 5 and not report.duplicates
+
+
+def test_latest_date_is_the_newest_article(service, archive):
+    service.ingest([archive])
+    assert str(service.latest_date()) == max(a.published[:10] for a in service.articles() if a.published)

@@ -182,3 +182,20 @@ class OneAtATime:
                 yield
             finally:
                 self._owner = None
+
+
+class JoinedGenerate:
+    """`generate` as the joined `stream`: one decoding path, so the two always agree."""
+
+    def stream(
+        self, messages: Sequence[Message], *, max_tokens: int, temperature: float = 0.0,
+        stop: Sequence[str] | None = None,
+    ) -> Iterator[str]:
+        raise NotImplementedError
+
+    def generate(
+        self, messages: Sequence[Message], *, max_tokens: int, temperature: float = 0.0,
+        stop: Sequence[str] | None = None,
+    ) -> str:
+        """The whole answer to `messages`, at most `max_tokens` tokens."""
+        return "".join(self.stream(messages, max_tokens=max_tokens, temperature=temperature, stop=stop))

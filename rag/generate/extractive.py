@@ -20,7 +20,7 @@ import re
 from collections.abc import Iterator, Sequence
 
 from ..chunking import split_sentences
-from .base import GenerationError, Message, check_request
+from .base import GenerationError, JoinedGenerate, Message, check_request
 
 REFUSAL = "资料中没有相关信息。"
 
@@ -74,7 +74,7 @@ def content_bigrams(text: str) -> set[str]:
     return grams
 
 
-class ExtractiveGenerator:
+class ExtractiveGenerator(JoinedGenerate):
     """Answers by quoting passage sentences; deterministic, instant, never invents a fact.
 
     A sentence is scored by the share of the question's content bigrams it contains;
@@ -93,17 +93,6 @@ class ExtractiveGenerator:
 
     def warm_up(self) -> None:
         """Nothing to load."""
-
-    def generate(
-        self,
-        messages: Sequence[Message],
-        *,
-        max_tokens: int,
-        temperature: float = 0.0,
-        stop: Sequence[str] | None = None,
-    ) -> str:
-        """Up to two cited sentences from the passages, or `REFUSAL`."""
-        return "".join(self.stream(messages, max_tokens=max_tokens, temperature=temperature, stop=stop))
 
     def stream(
         self,

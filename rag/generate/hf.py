@@ -16,6 +16,7 @@ from ..models import ModelError
 from .base import (
     GenerationError,
     GenerationTimeoutError,
+    JoinedGenerate,
     Message,
     OneAtATime,
     StopScanner,
@@ -29,7 +30,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-class TransformersGenerator:
+class TransformersGenerator(JoinedGenerate):
     """A causal LM by Hugging Face id, local folder or ``.gguf`` file, loaded on first use.
 
     A bundled spec or a ``.gguf`` path is loaded through transformers' GGUF reader, which
@@ -162,18 +163,6 @@ class TransformersGenerator:
             raise GenerationError(f"{self.name}: the chat template failed: {exc}") from exc
 
     # -------------------------------------------------------------- generation
-    def generate(
-        self,
-        messages: Sequence[Message],
-        *,
-        max_tokens: int,
-        temperature: float = 0.0,
-        stop: Sequence[str] | None = None,
-    ) -> str:
-        """The model's answer to `messages`, at most `max_tokens` tokens."""
-        # One decoding path for both methods, so a stream always joins to the answer.
-        return "".join(self.stream(messages, max_tokens=max_tokens, temperature=temperature, stop=stop))
-
     def stream(
         self,
         messages: Sequence[Message],
