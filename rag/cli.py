@@ -1,4 +1,4 @@
-"""`rag` command line: ingest, search, articles, stats, delete."""
+"""`rag` command line: ingest, search, ask, chat, summarize, brief, articles, show, stats, delete."""
 
 from __future__ import annotations
 
@@ -20,6 +20,9 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     from .models import ModelError
 
     return (StoreError, ConfigError, ModelError, GenerationError, ValueError)
+
+
+GENERATORS = ("llama.cpp", "transformers", "openai", "extractive")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -47,15 +50,28 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("ask", parents=[common], help="answer a question from the archive, cited")
     p.add_argument("question")
-    p.add_argument("--generator", choices=("llama.cpp", "transformers", "openai", "extractive"),
-                   help="answer backend (default: settings, llama.cpp)")
+    p.add_argument("--generator", choices=GENERATORS, help="answer backend (default: settings, llama.cpp)")
     p.add_argument("--as-of", help="date that 今天/昨天/上个月 refer to (default: newest article)")
     p.add_argument("--json", action="store_true", help="print JSON")
 
     p = sub.add_parser("chat", parents=[common], help="a conversation with the archive (empty line ends)")
-    p.add_argument("--generator", choices=("llama.cpp", "transformers", "openai", "extractive"),
-                   help="answer backend (default: settings, llama.cpp)")
+    p.add_argument("--generator", choices=GENERATORS, help="answer backend (default: settings, llama.cpp)")
     p.add_argument("--as-of", help="date that 今天/昨天/上个月 refer to (default: newest article)")
+
+    p = sub.add_parser("summarize", parents=[common], help="a cited summary of one article")
+    p.add_argument("article_id", help="article id (a unique prefix is enough)")
+    p.add_argument("--generator", choices=GENERATORS, help="backend (default: settings, llama.cpp)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.add_argument("--out", metavar="FILE.md", help="also write the Markdown to this file")
+
+    p = sub.add_parser("brief", parents=[common], help="a cited brief on a topic and/or date range")
+    p.add_argument("topic", nargs="?", help="what the brief is about (optional with --since/--until)")
+    p.add_argument("--since", help="only articles published on or after this date")
+    p.add_argument("--until", help="only articles published on or before this date")
+    p.add_argument("--max-articles", type=int, default=10, help="at most this many articles (default 10)")
+    p.add_argument("--generator", choices=GENERATORS, help="backend (default: settings, llama.cpp)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.add_argument("--out", metavar="FILE.md", help="also write the Markdown to this file")
 
     p = sub.add_parser("articles", parents=[common], help="list the indexed articles")
     p.add_argument("--json", action="store_true", help="print JSON")
@@ -236,6 +252,38 @@ def cmd_chat(service: Any, args: argparse.Namespace) -> int:
     return 0
 
 
+def _progress_line(fraction: float, message: str) -> None:
+    print(f"[{fraction:4.0%}] {message}", file=sys.stderr, flush=True)
+
+
+def _print_brief(brief: Any, args: argparse.Namespace) -> int:
+    from .brief import brief_to_json
+
+    if args.out:
+        from pathlib import Path
+
+        Path(args.out).write_text(brief.markdown, encoding="utf-8")
+        print(f"wrote {args.out}", file=sys.stderr)
+    if args.json:
+        _print_json(brief_to_json(brief))
+    else:
+        print(brief.markdown)
+    return 0
+
+
+def cmd_summarize(service: Any, args: argparse.Namespace) -> int:
+    return _print_brief(service.summarize(args.article_id, on_progress=_progress_line), args)
+
+
+def cmd_brief(service: Any, args: argparse.Namespace) -> int:
+    brief = service.brief(
+        args.topic, since=args.since, until=args.until, max_articles=args.max_articles,
+        on_progress=_progress_line,
+    )
+    _print_brief(brief, args)
+    return 0 if brief.sections else 1
+
+
 def cmd_articles(service: Any, args: argparse.Namespace) -> int:
     rows = service.articles()
     if args.json:
@@ -298,6 +346,8 @@ def cmd_delete(service: Any, args: argparse.Namespace) -> int:
 COMMANDS = {
     "ask": cmd_ask,
     "chat": cmd_chat,
+    "summarize": cmd_summarize,
+    "brief": cmd_brief,
     "ingest": cmd_ingest, "search": cmd_search, "articles": cmd_articles, "show": cmd_show,
     "stats": cmd_stats, "delete": cmd_delete,
 }

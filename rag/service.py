@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from . import brief as briefs
 from .answer import Answer, OnToken, ask
+from .brief import Brief
+from .brief import Progress as BriefProgress
 from .config import Settings
 from .embed import Embedder, SentenceTransformerEmbedder
 from .generate import Generator, make_generator
@@ -142,6 +146,62 @@ class Service:
             question, search, self.generator, history=history, as_of=day,
             min_score=s.refuse_below, max_tokens=s.max_answer_tokens, on_token=on_token,
         )
+
+    def summarize(self, article_id: str, on_progress: BriefProgress | None = None) -> Brief:
+        """2-5 cited, verified sentences about one article (an id prefix is enough)."""
+        article = self.article(article_id)
+        return briefs.summarize(
+            article, self.store().passages_of(article.id), self.generator,
+            max_tokens=self.settings.max_answer_tokens + 64, on_progress=on_progress,
+        )
+
+    def brief(
+        self, topic: str | None = None, since: str | None = None, until: str | None = None,
+        max_articles: int = 10, on_progress: BriefProgress | None = None,
+    ) -> Brief:
+        """A cited brief over the articles on `topic` and/or in a date range, by story.
+
+        With a topic, the articles are those whose passages retrieval finds for it with a
+        dense score at the refusal threshold or above (the same bar as answers), most
+        relevant first; without one, the newest articles of the range.
+        """
+        if max_articles < 1:
+            raise ValueError(f"max_articles must be at least 1, got {max_articles}")
+        topic = (topic or "").strip() or None
+        if topic is None and not (since or until):
+            raise ValueError("a brief needs a topic, a date range, or both")
+        started = time.perf_counter()
+        store = self.store()
+        first, last = parse_date(since), parse_date(until, end=True)
+        if topic:
+            hits = self.search(topic, k=max(50, 5 * max_articles), since=since, until=until)
+            chosen: list[str] = []
+            for hit in hits:
+                aid = hit.passage.article_id
+                relevant = hit.dense_score is not None and hit.dense_score >= self.settings.refuse_below
+                if relevant and aid not in chosen:
+                    chosen.append(aid)
+        else:
+            chosen = [
+                a.id for a in store.list_articles()
+                if a.published and (first is None or a.published[:10] >= first)
+                and (last is None or a.published[:10] <= last)
+            ]
+        chosen = chosen[:max_articles]
+        retrieve_s = time.perf_counter() - started
+        articles = []
+        for aid in chosen:
+            found = store.article(aid)
+            if found is not None:
+                articles.append((found, store.passages_of(aid)))
+        result = briefs.brief(
+            topic, articles, self.generator if articles else None,
+            vectors=store.article_vectors(chosen), since=first, until=last,
+            max_tokens=self.settings.max_answer_tokens + 64, on_progress=on_progress,
+        )
+        result.timings["retrieve_s"] = retrieve_s
+        result.timings["total_s"] = time.perf_counter() - started
+        return result
 
     # ------------------------------------------------------------------- reading
     def search(

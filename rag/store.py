@@ -244,6 +244,22 @@ class Store:
         ).fetchall()
         return [Passage(r[0], r[1], r[2], r[3], r[4], r[5][r[3]:r[4]]) for r in rows]
 
+    def article_vectors(self, article_ids: Sequence[str]) -> dict[str, np.ndarray]:
+        """Each article's mean passage vector, normalized: what the article is about."""
+        out: dict[str, np.ndarray] = {}
+        for article_id in article_ids:
+            rows = self._db.execute(
+                "SELECT p.vector FROM passages p JOIN articles a ON a.rowid = p.article_rowid "
+                "WHERE a.id = ?", (article_id,),
+            ).fetchall()
+            if not rows:
+                continue
+            mean = np.frombuffer(b"".join(r[0] for r in rows), dtype=np.float32).reshape(
+                -1, self.dim).mean(axis=0)
+            norm = float(np.linalg.norm(mean))
+            out[article_id] = mean / norm if norm else mean
+        return out
+
     def passages_by_rowid(self, rowids: Sequence[int]) -> dict[int, StoredPassage]:
         if not rowids:
             return {}

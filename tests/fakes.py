@@ -25,3 +25,21 @@ class FakeEmbedder(HashEmbedder):
     def embed_passages(self, texts: Sequence[str]) -> np.ndarray:
         self.passages_embedded += len(texts)
         return super().embed_passages(texts)
+
+
+class ScriptedGenerator:
+    """Returns prepared replies in order and records the prompts it was given."""
+
+    name = "scripted"
+
+    def __init__(self, *replies):
+        self.replies = list(replies)
+        self.prompts = []
+
+    def generate(self, messages, *, max_tokens, temperature=0.0, stop=None):
+        self.prompts.append(messages)
+        return self.replies.pop(0)
+
+    def stream(self, messages, *, max_tokens, temperature=0.0, stop=None):
+        text = self.generate(messages, max_tokens=max_tokens)
+        yield from (text[i : i + 3] for i in range(0, len(text), 3))

@@ -2,6 +2,8 @@
 
 import datetime as dt
 
+from fakes import ScriptedGenerator
+
 from rag import prompts
 from rag.answer import ask, rewrite
 from rag.dates import resolve_range
@@ -21,24 +23,6 @@ def make_hits(rows=PASSAGES, dense=0.9):
         p = Passage(f"p{n}", f"a{n}", 0, 0, len(text), text)
         hits.append(Hit(n, p, title, date, f"{title}.txt", 1.0 / n, n, n, dense, 1.0))
     return hits
-
-
-class ScriptedGenerator:
-    """Returns prepared replies in order and records the prompts it was given."""
-
-    name = "scripted"
-
-    def __init__(self, *replies):
-        self.replies = list(replies)
-        self.prompts = []
-
-    def generate(self, messages, *, max_tokens, temperature=0.0, stop=None):
-        self.prompts.append(messages)
-        return self.replies.pop(0)
-
-    def stream(self, messages, *, max_tokens, temperature=0.0, stop=None):
-        text = self.generate(messages, max_tokens=max_tokens)
-        yield from (text[i : i + 3] for i in range(0, len(text), 3))
 
 
 def search_returning(hits):
