@@ -1,7 +1,8 @@
-"""Answer quality and speed of `ask` on questions about an archive (real models).
+"""Answer quality and speed of `ask`, and speed of `summarize` and `brief` (real models).
 
     python bench/answer_bench.py [--archive ../shared/corpus/seed] [--questions tests/data/seed_questions.jsonl]
-                                 [--generator llama.cpp] [--limit N]
+                                 [--generator llama.cpp] [--limit N] [--summaries 3]
+                                 [--brief-archive examples/archive] [--brief-articles 10]
 
 Correct: not refused, an answer string occurs in the answer, and a cited passage holds
 the evidence. Refused: on unanswerable questions, the share refused (higher is better);
@@ -35,6 +36,9 @@ def main() -> int:
     parser.add_argument("--questions", type=Path, default=REPO / "tests/data/seed_questions.jsonl")
     parser.add_argument("--generator", default="llama.cpp")
     parser.add_argument("--limit", type=int, default=None, help="per kind (answerable / not)")
+    parser.add_argument("--summaries", type=int, default=3, help="articles of --archive to summarize")
+    parser.add_argument("--brief-archive", type=Path, default=REPO / "examples/archive")
+    parser.add_argument("--brief-articles", type=int, default=10)
     args = parser.parse_args()
     items = [json.loads(x) for x in args.questions.read_text(encoding="utf-8").splitlines() if x.strip()]
     answerable = [q for q in items if q["answerable"]][: args.limit]
@@ -59,6 +63,21 @@ def main() -> int:
             refused += a.refused
             if not a.refused:
                 confident.append((q["id"], q["question"], a.answer))
+        summary_s = []
+        for info in service.articles()[: args.summaries]:
+            summary_s.append(service.summarize(info.id).timings["total_s"])
+        briefs = Service(Settings.load(index_dir=Path(tmp) / "brief", generator=args.generator))
+        briefs.ingest([args.brief_archive])
+        brief = briefs.brief(since="1900", max_articles=args.brief_articles)
+        brief_s = brief.timings["total_s"]
+    print(f"\nspeed, {args.generator}, threads={service.settings.threads}\n")
+    print("| stage | n | p50 s | p95 s |")
+    print("|---|---:|---:|---:|")
+    for name, xs in (("ask: first token", ttft), ("ask: total", total),
+                     ("summarize: total", summary_s), (f"brief of {len(brief.articles)} articles "
+                      f"({len(brief.sections)} stories): total", [brief_s])):
+        print(f"| {name} | {len(xs)} | {statistics.median(xs) if xs else 0:.1f} "
+              f"| {sorted(xs)[max(0, round(0.95 * len(xs)) - 1)] if xs else 0:.1f} |")
     print(f"\n{args.generator} on {args.archive.name}: {len(answerable)} answerable, {len(unanswerable)} unanswerable\n")
     print("| correct with right citation | refused when unanswerable | TTFT p50 s | total p50 s |")
     print("|---:|---:|---:|---:|")

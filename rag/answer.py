@@ -15,8 +15,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from . import cite, prompts
+from .chunking import split_sentences
 from .dates import resolve_range
 from .generate import Generator, Message
+from .generate.extractive import content_bigrams
+from .textnorm import Quantity, find_quantities, same_quantity
 from .types import Hit
 
 Search = Callable[[str, str | None, str | None], list[Hit]]  # (query, since, until) -> hits
@@ -117,6 +120,54 @@ def answers_the_question(question: str, answer: str) -> bool:
     return True
 
 
+@dataclass(frozen=True)
+class _Kept:
+    text: str
+    citations: tuple[int, ...]
+
+
+def _same_measure(a: Quantity, b: Quantity) -> bool:
+    return a.kind == b.kind and (a.unit == b.unit or a.unit is None or b.unit is None)
+
+
+def newer_report(
+    question: str, kept: Sequence[tuple[str, tuple[int, ...]]], hits: Sequence[Hit],
+) -> tuple[str, int, set[str]] | None:
+    """A newer passage's sentence giving a different figure for what the answer states.
+
+    The answer's figures come from its cited passages; if a hit published later has a
+    sentence with a figure of the same kind and unit but another value, about the
+    question at least as closely as the answer's own wording, the archive has a newer
+    report. Returns (that sentence, its hit number, the answer sentences it supersedes).
+    """
+    wanted = content_bigrams(question)
+    if not wanted:
+        return None
+    best: tuple[float, str, int, set[str]] | None = None
+    for text, citations in kept:
+        stated = [q for q in find_quantities(text) if q.kind != "date" and q.value is not None]
+        if not stated or not citations:
+            continue
+        dates = [hits[n - 1].published or "" for n in citations]
+        oldest = min(dates)
+        floor = len(wanted & content_bigrams(text)) / len(wanted)
+        for n, hit in enumerate(hits, start=1):
+            if not hit.published or not oldest or hit.published[:10] <= oldest[:10]:
+                continue
+            body = hit.passage.text
+            for start, end in split_sentences(body):
+                sentence = body[start:end]
+                figures = [q for q in find_quantities(sentence) if q.kind != "date" and q.value is not None]
+                if not any(_same_measure(f, q) and not same_quantity(f, q) for f in figures for q in stated):
+                    continue
+                if any(same_quantity(f, q) for f in figures for q in stated):
+                    continue  # the same figure again: not a newer one
+                overlap = len(wanted & content_bigrams(sentence)) / len(wanted)
+                if overlap >= max(0.3, floor - 0.1) and (best is None or overlap > best[0]):
+                    best = (overlap, sentence, n, {text})
+    return None if best is None else (best[1], best[2], best[3])
+
+
 def _verification_text(hit: Hit) -> str:
     # Titles and dates are facts a sentence may state ("3月12日报道…").
     return f"{hit.title}\n{hit.published or ''}\n{hit.passage.text}"
@@ -176,9 +227,20 @@ def ask(
         AnswerSentence(s.text, tuple(s.citations), s.supported, s.reattached)
         for s in verified.sentences if not s.refusal
     )
-    cited = sorted({n for s in kept for n in s.citations})
+    final = [_Kept(s.text, tuple(s.citations)) for s in kept]
+    newer = newer_report(standalone, [(s.text, s.citations) for s in final], hits)
+    if newer is not None:  # the model took an older report's figure: lead with the newest
+        sentence, n, replaced = newer
+        lead = _Kept(f"据{(hits[n - 1].published or '')[:10]}的报道，{sentence}", (n,))
+        final = [lead] + [
+            _Kept(f"（此前{(hits[s.citations[0] - 1].published or '')[:10]}的报道为："
+                  f"{s.text.rstrip('。')}。）", s.citations) if s.text in replaced else s
+            for s in final
+        ]
+        sentences = (AnswerSentence(lead.text, lead.citations, True, True),) + sentences
+    cited = sorted({n for s in final for n in s.citations})
     timings["total_s"] = time.perf_counter() - started
-    text = "".join(cite.with_markers(s.text, s.citations) for s in kept)
+    text = "".join(cite.with_markers(s.text, s.citations) for s in final)
     return Answer(
         question, standalone, text, False, sentences,
         tuple(citation_of(n, hits[n - 1]) for n in cited), draft, since, until, timings,

@@ -159,3 +159,31 @@ def test_supported_but_off_target_answer_is_refused():
     gen = ScriptedGenerator("柳林煤矿井下共有104套摄像头。[1]")
     answer = ask("柳林煤矿井下一共有多少名职工？", search_returning(make_hits(rows)), gen)
     assert answer.refused
+
+
+APPLES = [
+    ("北原县65万吨苹果进入采收旺季", "2024-10-22",
+     "据北原县农业农村局介绍，今年全县苹果种植面积达42.6万亩，预计总产量65万吨。"),
+    ("北原苹果去年总产量67.3万吨", "2025-01-08",
+     "记者近日获悉，2024年全县苹果总产量达到67.3万吨，比上年增长10.3%。全县新建冷库3座，库容5万吨。"),
+]
+
+
+def test_an_older_figure_is_superseded_by_the_newest_report_with_its_date():
+    gen = ScriptedGenerator("北原县苹果总产量预计65万吨。[1]")
+    answer = ask("北原县2024年苹果总产量是多少？", search_returning(make_hits(APPLES)), gen)
+    assert not answer.refused
+    assert answer.answer.startswith("据2025-01-08的报道，记者近日获悉，2024年全县苹果总产量达到67.3万吨")
+    newest, older = answer.answer.split("此前2024-10-22的报道为：")
+    assert "[2]" in newest and "65万吨[1]" in older
+    assert [c.n for c in answer.citations] == [1, 2]
+
+
+def test_the_newest_figure_or_an_unrelated_newer_one_changes_nothing():
+    newest = ScriptedGenerator("2024年北原县苹果总产量67.3万吨。[2]")
+    answer = ask("北原县2024年苹果总产量是多少？", search_returning(make_hits(APPLES)), newest)
+    assert answer.answer == "2024年北原县苹果总产量67.3万吨[2]。"
+    # 库容5万吨 is newer and in 吨, but is not about what was asked
+    area = ScriptedGenerator("北原县苹果种植面积达42.6万亩。[1]")
+    answer = ask("北原县苹果种植面积有多少亩？", search_returning(make_hits(APPLES)), area)
+    assert answer.answer == "北原县苹果种植面积达42.6万亩[1]。"
