@@ -1,4 +1,8 @@
-"""Retrieval metrics as pure functions: each returns (mean score, per-item scores)."""
+"""Retrieval, citation and refusal metrics as pure functions.
+
+List-level functions return (mean score, per-item scores); a per-item score is None where
+the metric does not apply to the item (and the mean is over the others).
+"""
 
 from __future__ import annotations
 
@@ -56,3 +60,67 @@ def percentile(values: Sequence[float], q: float) -> float:
     pos = (len(xs) - 1) * q / 100
     lo, hi = math.floor(pos), math.ceil(pos)
     return xs[lo] + (xs[hi] - xs[lo]) * (pos - lo)
+
+
+def mean_defined(values: Sequence[float | None]) -> float:
+    """Mean of the values that are not None (0.0 if none is)."""
+    defined = [v for v in values if v is not None]
+    return sum(defined) / len(defined) if defined else 0.0
+
+
+# ---------------------------------------------------------------- citations
+
+
+def citation_precision_one(pairs: Sequence[tuple[str, str]]) -> float | None:
+    """Share of (sentence, cited passage) pairs where the passage supports the sentence
+    (`rag.cite.check_support`: its numbers, dates and names occur in the passage); None
+    for an answer that cites nothing."""
+    if not pairs:
+        return None
+    from rag.cite import check_support
+
+    return sum(check_support(s, p).supported for s, p in pairs) / len(pairs)
+
+
+def citation_precision(
+    pairs: Sequence[Sequence[tuple[str, str]]],
+) -> tuple[float, list[float | None]]:
+    """Mean per-answer citation precision, over answers that cite something."""
+    per = [citation_precision_one(p) for p in pairs]
+    return mean_defined(per), per
+
+
+def citation_recall(
+    cited: Sequence[Set[str] | None], gold: Sequence[Set[str]]
+) -> tuple[float, list[float | None]]:
+    """Share of answers that cite at least one of their gold passages.
+
+    `cited[i]` is None for an item that was not answered (refused) and `gold[i]` empty
+    for one without gold passages; both are left out (None).
+    """
+    per: list[float | None] = [
+        None if c is None or not g else (1.0 if c & g else 0.0)
+        for c, g in zip(cited, gold, strict=True)
+    ]
+    return mean_defined(per), per
+
+
+# ---------------------------------------------------------------- refusals
+
+
+def refusal_rates(refused: Sequence[bool], answerable: Sequence[bool]) -> dict[str, float]:
+    """Refusal rate on unanswerable items (higher is better) and false-refusal rate on
+    answerable ones (lower is better), with the counts they are taken over."""
+    no = [r for r, a in zip(refused, answerable, strict=True) if not a]
+    yes = [r for r, a in zip(refused, answerable, strict=True) if a]
+    return {
+        "n_unanswerable": len(no),
+        "refusal_rate": sum(no) / len(no) if no else 0.0,
+        "n_answerable": len(yes),
+        "false_refusal_rate": sum(yes) / len(yes) if yes else 0.0,
+    }
+
+
+def latency(values: Sequence[float]) -> dict[str, float]:
+    """p50 and p95 of some durations, in seconds."""
+    return {"p50": percentile(values, 50), "p95": percentile(values, 95)}
