@@ -1,1 +1,4 @@
-"""Offline evaluation of retrieval and answers on gold data (run: python -m eval.run)."""
+"""Offline evaluation of retrieval, answers and summaries on gold data.
+
+Run with `rag eval TASK ...` (or `python -m eval.run TASK ...`); see `eval.cli`.
+"""

@@ -13,9 +13,10 @@ from rag.service import Service
 from rag.types import content_hash
 
 from .data import QAItem
-from .metrics import mrr_at_k, ndcg_at_k, percentile, recall_at_k
+from .metrics import latency, mean_defined, mrr_at_k, ndcg_at_k, recall_at_k
 
 KS = (1, 5, 10)
+METRICS = ("recall@1", "recall@5", "recall@10", "mrr@10", "ndcg@10")
 
 
 def passage_key(text: str) -> str:
@@ -40,43 +41,48 @@ def answer_hits(texts: Sequence[str], answers: Sequence[str], k: int) -> float:
     return 1.0 if any(a and a in t for t in texts[:k] for a in answers) else 0.0
 
 
-def evaluate(
-    service: Service, items: Sequence[QAItem], retrievers: Sequence[Mode], k: int = max(KS),
-    progress: Any = None,
-) -> tuple[dict[str, dict[str, float]], list[dict[str, Any]]]:
-    """Metrics per retriever and a record per item (ranked keys, gold, scores, latency)."""
-    keys = service.store().article_keys()
-    gold = [{passage_key(p) for p in it.gold_passages()} for it in items]
-    results: dict[str, dict[str, float]] = {}
-    per_item: list[dict[str, Any]] = [
-        {"id": it.id, "question": it.question, "gold": sorted(g), "ranked": {}, "scores": {}}
-        for it, g in zip(items, gold, strict=True)
-    ]
+def rank_scores(ranked: Sequence[str], gold: set[str]) -> dict[str, float]:
+    """recall@1/5/10, MRR@10 and nDCG@10 of one ranking against its gold ids."""
+    scores = {f"recall@{k}": recall_at_k([ranked], [gold], k)[0] for k in KS}
+    scores["mrr@10"] = mrr_at_k([ranked], [gold], 10)[0]
+    scores["ndcg@10"] = ndcg_at_k([ranked], [gold], 10)[0]
+    return scores
+
+
+def score_item(
+    service: Service, item: QAItem, retrievers: Sequence[Mode], keys: dict[str, str],
+    k: int = max(KS),
+) -> dict[str, Any]:
+    """One item's record: per retriever the ranked passage keys, scores and latency."""
+    gold = {passage_key(p) for p in item.gold_passages()}
+    record: dict[str, Any] = {
+        "id": item.id, "question": item.question, "gold": list(item.answer),
+        "gold_passages": sorted(gold), "ranked": {}, "scores": {}, "timings": {},
+    }
     for mode in retrievers:
-        ranked, texts, latencies = [], [], []
-        for n, it in enumerate(items):
-            t0 = time.perf_counter()
-            hits = service.search(it.question, k=k, mode=mode)
-            latencies.append(time.perf_counter() - t0)
-            ranked.append([keys[h.passage.article_id] for h in hits])
-            texts.append([h.passage.text for h in hits])
-            if progress:
-                progress(mode, n + 1, len(items))
-        metrics: dict[str, float] = {}
-        per_metric: dict[str, list[float]] = {}
+        t0 = time.perf_counter()
+        hits = service.search(item.question, k=k, mode=mode)
+        record["timings"][mode] = time.perf_counter() - t0
+        ranked = [keys[h.passage.article_id] for h in hits]
+        texts = [h.passage.text for h in hits]
+        scores = rank_scores(ranked, gold)
+        # Stricter: the retrieved passage itself holds the answer string (what a reader
+        # model needs); the basis for choosing the chunk size.
         for kk in KS:
-            metrics[f"recall@{kk}"], per_metric[f"recall@{kk}"] = recall_at_k(ranked, gold, kk)
-            # Stricter: the retrieved passage itself holds the answer string (what a
-            # reader model needs); the basis for choosing the chunk size.
-            per = [answer_hits(t, it.answer, kk) for t, it in zip(texts, items, strict=True)]
-            per_metric[f"answer@{kk}"] = per
-            metrics[f"answer@{kk}"] = sum(per) / len(per) if per else 0.0
-        metrics["mrr@10"], per_metric["mrr@10"] = mrr_at_k(ranked, gold, 10)
-        metrics["ndcg@10"], per_metric["ndcg@10"] = ndcg_at_k(ranked, gold, 10)
-        metrics["latency_p50_s"] = percentile(latencies, 50)
-        metrics["latency_p95_s"] = percentile(latencies, 95)
+            scores[f"answer@{kk}"] = answer_hits(texts, item.answer, kk)
+        record["ranked"][mode] = ranked
+        record["scores"][mode] = scores
+    return record
+
+
+def summarize(records: Sequence[dict[str, Any]], retrievers: Sequence[str]) -> dict[str, dict[str, float]]:
+    """Metrics per retriever over the item records (means, and latency percentiles)."""
+    results: dict[str, dict[str, float]] = {}
+    for mode in retrievers:
+        rows = [r for r in records if mode in r.get("scores", {})]
+        names = list(METRICS) + [f"answer@{k}" for k in KS]
+        metrics = {m: mean_defined([r["scores"][mode].get(m) for r in rows]) for m in names}
+        times = latency([r["timings"][mode] for r in rows])
+        metrics["latency_p50_s"], metrics["latency_p95_s"] = times["p50"], times["p95"]
         results[mode] = metrics
-        for i, rec in enumerate(per_item):
-            rec["ranked"][mode] = ranked[i]
-            rec["scores"][mode] = {m: v[i] for m, v in per_metric.items()}
-    return results, per_item
+    return results

@@ -85,11 +85,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("delete", parents=[common], help="remove an article from the index")
     p.add_argument("article_id")
+
+    # Everything after `eval` (even --help) goes to eval.cli, which has its own parser.
+    p = sub.add_parser("eval", help="offline evaluation on gold data (rag eval --help)",
+                       add_help=False, prefix_chars="\0")
+    p.add_argument("eval_args", nargs=argparse.REMAINDER)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "eval":
+        from eval.cli import main as eval_main
+
+        return eval_main(args.eval_args, config=args.config)
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(levelname)s: %(message)s",

@@ -1,0 +1,208 @@
+"""Question answering evaluation: ask every question, score answer, citations, refusal.
+
+Three ways to ask:
+
+- ``corpus``: every item's passages pooled into one fresh index; each question is asked
+  of the whole pool through `Service.ask`, so retrieval counts (and is scored too);
+- ``reading``: each question sees only its own passages (`eval.reading`), which tests
+  the reader and its refusals apart from retrieval, as RGB does;
+- ``index``: questions asked of an existing index; items with passages are also scored
+  for retrieval and citations, by matching retrieved text to their passages.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from rag import answer as answer_mod
+from rag.answer import Answer
+from rag.service import Service
+
+from . import textmetrics as tm
+from .data import QAItem
+from .metrics import citation_precision_one, latency, mean_defined, refusal_rates
+from .reading import ItemPassages
+from .retrieval import METRICS as RETRIEVAL_METRICS
+from .retrieval import passage_key, rank_scores
+
+STAGES = ("retrieve_s", "first_token_s", "total_s")
+Asked = tuple[Answer, list[str] | None]  # the answer, and ranked passage keys if retrieved
+
+
+def question_date(item: QAItem) -> str | None:
+    """The date the question was asked on (ChronoQA's meta.question_date), if known:
+    昨天 and 上个月 in the question are relative to it."""
+    value = item.meta.get("question_date")
+    if isinstance(value, str):
+        try:
+            return dt.date.fromisoformat(value[:10]).isoformat()
+        except ValueError:
+            return None
+    return None
+
+
+def _text_key(text: str, item: QAItem) -> str:
+    """The key of the item passage that `text` (a passage of another index) comes from,
+    or a key of its own: a window lies inside its passage, or holds a short one."""
+    squeezed = "".join(tm.content_chars(text))
+    for p in item.passages:
+        gold = "".join(tm.content_chars(p))
+        if squeezed and gold and (squeezed in gold or gold in squeezed):
+            return passage_key(p)
+    return passage_key(text)
+
+
+class Asker:
+    """Asks one item's question; `key(article_id, text, item)` names a retrieved or cited
+    passage by the item-passage key it comes from."""
+
+    mode = ""
+
+    def __call__(self, item: QAItem) -> Asked:
+        raise NotImplementedError
+
+    def key(self, article_id: str, text: str, item: QAItem) -> str:
+        return article_id
+
+
+class CorpusAsker(Asker):
+    """Asks the whole index (`corpus`: the pooled passages; `index`: an existing one)."""
+
+    def __init__(self, service: Service, mode: str = "corpus", k: int = 10) -> None:
+        self.service = service
+        self.mode = mode
+        self.k = k
+        self.keys = service.store().article_keys() if mode == "corpus" else {}
+
+    def __call__(self, item: QAItem) -> Asked:
+        ranked = None
+        if item.passages:
+            hits = self.service.search(item.question, k=self.k)
+            ranked = [self.key(h.passage.article_id, h.passage.text, item) for h in hits]
+        return self.service.ask(item.question, as_of=question_date(item)), ranked
+
+    def key(self, article_id: str, text: str, item: QAItem) -> str:
+        if self.mode == "corpus":
+            return self.keys.get(article_id, article_id)
+        return _text_key(text, item)
+
+
+class ReadingAsker(Asker):
+    """Asks each question of its own passages only (see `eval.reading`)."""
+
+    mode = "reading"
+
+    def __init__(self, service: Service) -> None:
+        s = service.settings
+        self.service = service
+        self.passages = ItemPassages(service.embedder, s.chunk_size, s.chunk_overlap, s.answer_k, s.rrf_k)
+
+    def __call__(self, item: QAItem) -> Asked:
+        s = self.service.settings
+        day = question_date(item)
+        answer = answer_mod.ask(
+            item.question, self.passages.search_for(item), self.service.generator,
+            as_of=dt.date.fromisoformat(day) if day else None, min_score=s.refuse_below,
+            max_tokens=s.max_answer_tokens,
+        )
+        return answer, None
+
+
+def _support_text(c: Any) -> str:
+    # What the product verifies a sentence against: the passage with its title and date.
+    return f"{c.title}\n{c.published or ''}\n{c.text}"
+
+
+def score(item: QAItem, answer: Answer, ranked: list[str] | None, key: Callable[[str, str], str]) -> dict[str, Any]:
+    """The record of one asked item: prediction, citations, per-metric scores, timings."""
+    gold_keys = {passage_key(p) for p in item.gold_passages()}
+    prediction = "" if answer.refused else tm.strip_markers(answer.answer)
+    by_n = {c.n: c for c in answer.citations}
+    pairs = [
+        (s.text, _support_text(by_n[n]))
+        for s in answer.sentences if s.supported for n in s.citations if n in by_n
+    ]
+    cited = {key(c.article_id, c.text) for c in answer.citations}
+    scores: dict[str, Any] = {
+        "accuracy": None, "char_f1": None, "rouge_l": None, "refused": float(answer.refused),
+        "citation_precision": None if answer.refused else citation_precision_one(pairs),
+        "citation_recall": None,
+    }
+    if item.answerable:
+        scores["accuracy"] = float(tm.is_correct(prediction, item.answer, item.answer_mode))
+        scores["char_f1"] = tm.char_f1([prediction], [item.answer], [item.answer_mode])[0]
+        scores["rouge_l"] = tm.rouge_l([prediction], [list(item.answer)], [item.answer_mode])[0]
+        if gold_keys and not answer.refused:
+            scores["citation_recall"] = 1.0 if cited & gold_keys else 0.0
+    if ranked is not None and gold_keys:
+        scores.update(rank_scores(ranked, gold_keys))
+    return {
+        "id": item.id, "question": item.question, "answerable": item.answerable,
+        "answer_mode": item.answer_mode, "gold": list(item.answer),
+        "gold_passages": sorted(gold_keys), "prediction": prediction, "answer": answer.answer,
+        "refused": answer.refused, "draft": answer.draft,
+        "sentences": [
+            {"text": s.text, "citations": list(s.citations), "supported": s.supported}
+            for s in answer.sentences
+        ],
+        "citations": [
+            {"n": c.n, "key": key(c.article_id, c.text), "gold": key(c.article_id, c.text) in gold_keys,
+             "title": c.title, "text": c.text}
+            for c in answer.citations
+        ],
+        "retrieved": ranked,
+        "scores": scores,
+        "timings": {k: round(answer.timings[k], 4) for k in STAGES if k in answer.timings},
+    }
+
+
+def ask_and_score(asker: Asker, item: QAItem) -> dict[str, Any]:
+    t0 = time.perf_counter()
+    answer, ranked = asker(item)
+    record = score(item, answer, ranked, lambda aid, text: asker.key(aid, text, item))
+    record["timings"].setdefault("total_s", round(time.perf_counter() - t0, 4))
+    return record
+
+
+def summarize(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """The summary.json sections of a QA run, from its item records."""
+    scored = [r for r in records if "scores" in r]
+
+    def mean(name: str) -> float:
+        return mean_defined([r["scores"].get(name) for r in scored])
+
+    out: dict[str, Any] = {}
+    with_retrieval = [r for r in scored if r["scores"].get("recall@1") is not None]
+    if with_retrieval:
+        out["retrieval"] = {
+            m: mean_defined([r["scores"][m] for r in with_retrieval]) for m in RETRIEVAL_METRICS
+        }
+    if any(r["answerable"] for r in scored):
+        out["answer"] = {m: mean(m) for m in ("accuracy", "char_f1", "rouge_l")}
+    out["citation"] = {"precision": mean("citation_precision"), "recall": mean("citation_recall")}
+    out["refusal"] = refusal_rates([r["refused"] for r in scored], [r["answerable"] for r in scored])
+    out["latency_s"] = latency([r["timings"]["total_s"] for r in scored if "total_s" in r["timings"]])
+    out["latency_stages_s"] = {
+        stage: latency([r["timings"][stage] for r in scored if stage in r["timings"]])
+        for stage in STAGES if any(stage in r["timings"] for r in scored)
+    }
+    out["counts"] = {
+        "answerable": sum(r["answerable"] for r in scored),
+        "unanswerable": sum(not r["answerable"] for r in scored),
+        "answered": sum(not r["refused"] for r in scored),
+        "with_citation_precision": sum(r["scores"]["citation_precision"] is not None for r in scored),
+        "with_citation_recall": sum(r["scores"]["citation_recall"] is not None for r in scored),
+    }
+    return out
+
+
+def worst(records: Sequence[dict[str, Any]], n: int = 10) -> list[dict[str, Any]]:
+    """Items to read first: wrong answers (lowest character F1 first), then unanswerable
+    questions that were answered anyway."""
+    wrong = [r for r in records if "scores" in r and r["answerable"] and not r["scores"]["accuracy"]]
+    wrong.sort(key=lambda r: (r["scores"]["char_f1"] or 0.0, r["id"]))
+    invented = [r for r in records if "scores" in r and not r["answerable"] and not r["refused"]]
+    return (wrong[: max(1, n - min(len(invented), n // 2))] + invented)[:n]

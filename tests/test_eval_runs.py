@@ -1,0 +1,298 @@
+"""`rag eval` runs on a tiny gold set, with the fake embedder and scripted or extractive
+generators: outputs, scores, resume and comparison."""
+
+import argparse
+import json
+
+import pytest
+from conftest import REPO
+from fakes import FakeEmbedder, ScriptedGenerator
+
+from eval import cli as eval_cli
+from eval.compare import compare
+from eval.data import DataError
+from eval.records import ItemLog
+from rag import cli, service
+from rag.config import Settings
+from rag.service import Service
+
+DATA = REPO / "tests" / "data"
+QA = DATA / "eval_qa.jsonl"
+
+
+@pytest.fixture
+def fake_models(monkeypatch):
+    monkeypatch.setenv("RAG_EMBEDDING_MODEL", "fake-embedder")
+    # The default threshold is calibrated for the real model's cosines, not the fake's.
+    monkeypatch.setenv("RAG_REFUSE_BELOW", "0")
+    monkeypatch.setattr(service, "SentenceTransformerEmbedder", lambda *a, **k: FakeEmbedder())
+
+
+@pytest.fixture
+def rag(fake_models, capsys):
+    def run(*args):
+        code = cli.main(list(args))
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return run
+
+
+def read_items(folder):
+    lines = (folder / "items.jsonl").read_text(encoding="utf-8").splitlines()
+    return [json.loads(line) for line in lines]
+
+
+def summary_of(folder):
+    return json.loads((folder / "summary.json").read_text(encoding="utf-8"))
+
+
+def in_unit_range(section):
+    return all(0.0 <= v <= 1.0 for k, v in section.items() if not k.startswith("n_"))
+
+
+# ---------------------------------------------------------------- retrieval
+
+
+def test_eval_retrieval_scores_every_retriever_side_by_side(rag, tmp_path):
+    out = tmp_path / "ret"
+    code, stdout, err = rag("eval", "retrieval", "--data", str(QA), "--out", str(out), "--quiet")
+    assert code == 0, err
+    summary = summary_of(out)
+    assert summary["task"] == "retrieval" and summary["n"] == 5  # q5 has no gold passage
+    assert set(summary["retrievers"]) == {"bm25", "dense", "hybrid"}
+    for metrics in summary["retrievers"].values():
+        assert {"recall@1", "recall@5", "recall@10", "mrr@10", "ndcg@10"} <= set(metrics)
+        assert metrics["recall@10"] == 1.0  # eight passages: every gold one is in the top 10
+    assert summary["pool_passages"] == 5
+    items = read_items(out)
+    assert len(items) == 5 and set(items[0]["ranked"]) == {"bm25", "dense", "hybrid"}
+    report = (out / "report.md").read_text(encoding="utf-8")
+    assert "| hybrid |" in report and "![recall_at_k](recall_at_k.png)" in report
+    assert (out / "recall_at_k.png").stat().st_size > 1000 and (out / "latency.png").exists()
+    assert json.loads(stdout)["n"] == 5
+
+
+# ---------------------------------------------------------------- qa
+
+# Replies in file order (reading mode asks q1..q6 in turn).
+REPLIES = [
+    "2号线土建工程已完成85%。[1]",                      # right
+    "岭南镇苹果总产量预计12万吨。[1]",                  # right (re-attached if [1] is the other passage)
+    "共有42316人报名。[1]",                             # right
+    "数据中心总投资18亿元。[1]",                        # half of an "all" answer: wrong
+    "冠军是李明。[1]",                                  # invented: dropped, so refused (right)
+    "最低气温零下9度。[1]",                             # right
+]
+
+
+def qa_args(out, **kw):
+    values = dict(data=[QA], mode="reading", index=None, limit=None, seed=0, generator=None,
+                  out=out, config=None, fresh=False, quiet=True)
+    values.update(kw)
+    return argparse.Namespace(**values)
+
+
+def scripted(generator, tmp_path):
+    def make(settings: Settings) -> Service:
+        return Service(settings.replace(refuse_below=0.0), embedder=FakeEmbedder(), generator=generator)
+
+    return make
+
+
+def test_eval_qa_reading_scores_answers_citations_and_refusals(fake_models, tmp_path):
+    gen = ScriptedGenerator(*REPLIES)
+    out = tmp_path / "qa"
+    summary = eval_cli.run_qa(qa_args(out), scripted(gen, tmp_path))
+    assert summary["mode"] == "reading" and summary["n"] == 6
+    assert summary["answer"]["accuracy"] == pytest.approx(4 / 5)
+    assert summary["refusal"] == {
+        "n_unanswerable": 1, "refusal_rate": 1.0, "n_answerable": 5, "false_refusal_rate": 0.0,
+    }
+    assert summary["citation"] == {"precision": 1.0, "recall": 1.0}
+    assert "retrieval" not in summary  # each question saw only its own passages
+    assert in_unit_range(summary["answer"]) and set(summary["latency_s"]) == {"p50", "p95"}
+    items = {r["id"]: r for r in read_items(out)}
+    assert items["q4"]["scores"]["accuracy"] == 0.0 and 0 < items["q4"]["scores"]["char_f1"] < 1
+    assert items["q5"]["refused"] and items["q5"]["scores"]["accuracy"] is None
+    assert items["q2"]["citations"][0]["gold"] and "12万吨" in items["q2"]["citations"][0]["text"]
+    assert items["q1"]["prediction"] == "2号线土建工程已完成85%。"
+    report = (out / "report.md").read_text(encoding="utf-8")
+    assert "Items to read" in report and "q4" in report and (out / "answers.png").exists()
+
+
+class Interrupting(ScriptedGenerator):
+    """Replies like ScriptedGenerator, then raises KeyboardInterrupt on call `stop_at`."""
+
+    def __init__(self, stop_at, *replies):
+        super().__init__(*replies)
+        self.stop_at = stop_at
+
+    def generate(self, messages, **kw):
+        if len(self.prompts) + 1 == self.stop_at:
+            raise KeyboardInterrupt
+        return super().generate(messages, **kw)
+
+
+def test_an_interrupted_run_resumes_where_it_stopped(fake_models, tmp_path):
+    out = tmp_path / "qa"
+    with pytest.raises(KeyboardInterrupt):
+        eval_cli.run_qa(qa_args(out), scripted(Interrupting(3, *REPLIES), tmp_path))
+    assert [r["id"] for r in read_items(out)] == ["q1", "q2"]  # finished items are on disk
+
+    rest = ScriptedGenerator(*REPLIES[2:])
+    summary = eval_cli.run_qa(qa_args(out), scripted(rest, tmp_path))
+    assert len(rest.prompts) == 4  # q1 and q2 were not asked again
+    assert summary["n"] == 6 and summary["answer"]["accuracy"] == pytest.approx(4 / 5)
+
+    again = ScriptedGenerator()
+    assert eval_cli.run_qa(qa_args(out), scripted(again, tmp_path)) == summary | {"config": summary["config"]}
+    assert again.prompts == []
+
+
+def test_a_resumed_run_must_use_the_same_settings(fake_models, tmp_path):
+    out = tmp_path / "qa"
+    eval_cli.run_qa(qa_args(out, limit=2), scripted(ScriptedGenerator(*REPLIES), tmp_path))
+    with pytest.raises(DataError, match="another configuration .*generator: 'llama.cpp' then, 'extractive' now"):
+        eval_cli.run_qa(qa_args(out, generator="extractive"), scripted(ScriptedGenerator(), tmp_path))
+    summary = eval_cli.run_qa(qa_args(out, generator="extractive", fresh=True),
+                              scripted(ScriptedGenerator(*REPLIES), tmp_path))
+    assert summary["n"] == 6
+
+
+def test_a_line_cut_short_by_a_crash_is_dropped(tmp_path):
+    log = ItemLog(tmp_path, {"task": "qa"})
+    log.append({"id": "a", "scores": {}})
+    with (tmp_path / "items.jsonl").open("a", encoding="utf-8") as fh:
+        fh.write('{"id": "b", "sco')
+    log = ItemLog(tmp_path, {"task": "qa"})
+    assert list(log.done) == ["a"]
+    log.append({"id": "c"})
+    assert [json.loads(x)["id"] for x in (tmp_path / "items.jsonl").read_text().splitlines()] == ["a", "c"]
+
+
+def test_eval_qa_corpus_mode_through_the_cli(rag, tmp_path):
+    out = tmp_path / "corpus"
+    code, _, err = rag("eval", "qa", "--data", str(QA), "--mode", "corpus", "--generator",
+                       "extractive", "--limit", "4", "--seed", "1", "--out", str(out), "--quiet")
+    assert code == 0, err
+    summary = summary_of(out)
+    assert summary["mode"] == "corpus" and summary["n"] == 4
+    assert summary["config"]["generator"] == "extractive" and summary["config"]["limit"] == 4
+    for section in ("retrieval", "answer", "citation", "refusal"):
+        assert in_unit_range(summary[section]), section
+    items = read_items(out)
+    assert len(items) == 4 and all(r["retrieved"] for r in items)
+    assert set(items[0]["scores"]) >= {"accuracy", "char_f1", "rouge_l", "citation_precision",
+                                       "recall@1", "mrr@10", "ndcg@10", "refused"}
+    assert set(items[0]["timings"]) >= {"retrieve_s", "total_s"}
+
+
+def test_eval_qa_against_an_existing_index(rag, tmp_path, archive):
+    index = tmp_path / "index"
+    code, _, err = rag("ingest", str(archive), "--index", str(index), "--quiet")
+    assert code == 0, err
+    gold = tmp_path / "index_qa.jsonl"
+    gold.write_text(json.dumps({"id": "x1", "question": "2025青川马拉松共有多少人报名？",
+                                "answer": ["4.2万人"], "answer_mode": "any"}, ensure_ascii=False) + "\n",
+                    encoding="utf-8")
+    out = tmp_path / "idx"
+    code, _, err = rag("eval", "qa", "--data", str(gold), "--index", str(index), "--generator",
+                       "extractive", "--out", str(out), "--quiet")
+    assert code == 0, err
+    summary = summary_of(out)
+    assert summary["mode"] == "index" and summary["answer"]["accuracy"] == 1.0
+    assert "retrieval" not in summary  # no passages: answers are scored, nothing else
+    code, _, err = rag("eval", "qa", "--data", str(gold), "--index", str(index), "--mode",
+                       "reading", "--out", str(out))
+    assert code == 2 and "--mode does not apply" in err
+
+
+def test_bad_gold_data_is_a_clear_error(rag, tmp_path):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"id": "q", "question": "问？", "answer": "甲"}\n', encoding="utf-8")
+    code, _, err = rag("eval", "qa", "--data", str(bad), "--out", str(tmp_path / "o"))
+    assert code == 2 and f"{bad}:1: field 'answer' must be a list of strings" in err
+    code, _, err = rag("eval", "summary", "--data", str(QA), "--out", str(tmp_path / "o"))
+    assert code == 2 and "takes summary or brief items" in err
+
+
+# ---------------------------------------------------------------- summaries and briefs
+
+
+def test_eval_summary_of_articles(rag, tmp_path):
+    out = tmp_path / "sum"
+    code, _, err = rag("eval", "summary", "--data", str(DATA / "eval_summary.jsonl"), "--generator",
+                       "extractive", "--out", str(out), "--quiet")
+    assert code == 0, err
+    summary = summary_of(out)
+    assert summary["task"] == "summary" and summary["mode"] == "summary" and summary["n"] == 2
+    assert set(summary["summary"]) == {"rouge_l", "key_fact_recall", "citation_precision"}
+    assert in_unit_range(summary["summary"]) and summary["summary"]["rouge_l"] > 0.2
+    items = read_items(out)
+    assert items[0]["facts"] and items[0]["prediction"] and items[0]["citations"]
+
+
+def test_eval_summary_of_briefs_against_an_index(rag, tmp_path, archive):
+    index = tmp_path / "index"
+    rag("ingest", str(archive), "--index", str(index), "--quiet")
+    out = tmp_path / "briefs"
+    data = str(DATA / "eval_brief.jsonl")
+    code, _, err = rag("eval", "summary", "--data", data, "--out", str(out))
+    assert code == 2 and "pass --index DIR" in err
+    code, _, err = rag("eval", "summary", "--data", data, "--index", str(index), "--generator",
+                       "extractive", "--out", str(out), "--quiet")
+    assert code == 0, err
+    summary = summary_of(out)
+    assert summary["mode"] == "brief" and summary["n"] == 2
+    items = {r["id"]: r for r in read_items(out)}
+    assert items["b1"]["facts"] == ["4.2万人", "4月13日"]
+    assert items["b1"]["scores"]["rouge_l"] is None  # no reference brief to compare with
+    assert 0.0 <= summary["summary"]["key_fact_recall"] <= 1.0
+
+
+# ---------------------------------------------------------------- compare
+
+
+def run_summary(accuracy, false_refusals, p50):
+    return {
+        "task": "qa", "dataset": ["a.jsonl"], "n": 30, "mode": "reading", "config": {"commit": "abc"},
+        "answer": {"accuracy": accuracy, "char_f1": 0.5, "rouge_l": 0.5},
+        "refusal": {"n_unanswerable": 10, "refusal_rate": 0.8, "n_answerable": 20,
+                    "false_refusal_rate": false_refusals},
+        "latency_s": {"p50": p50, "p95": 2 * p50},
+    }
+
+
+def test_compare_flags_regressions_in_the_right_direction():
+    rows = {r.metric: r for r in compare(run_summary(0.70, 0.10, 10.0), run_summary(0.60, 0.20, 13.0))}
+    assert rows["answer.accuracy"].flag == "regression" and rows["answer.accuracy"].delta == pytest.approx(-0.1)
+    assert rows["refusal.false_refusal_rate"].flag == "regression"  # lower is better
+    assert rows["latency_s.p50"].flag == "regression"  # 30% slower
+    assert rows["answer.char_f1"].flag == ""
+    assert rows["refusal.n_answerable"].flag == "count"
+    better = {r.metric: r.flag for r in compare(run_summary(0.60, 0.20, 10.0), run_summary(0.70, 0.10, 11.0))}
+    assert better["answer.accuracy"] == "improvement" and better["refusal.false_refusal_rate"] == "improvement"
+    assert better["latency_s.p50"] == ""  # 10% slower is within tolerance
+
+
+def test_eval_compare_prints_a_table_and_fails_on_regressions(rag, tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    for folder, data in ((a, run_summary(0.70, 0.10, 10.0)), (b, run_summary(0.60, 0.10, 10.0))):
+        folder.mkdir()
+        (folder / "summary.json").write_text(json.dumps(data), encoding="utf-8")
+    code, out, _ = rag("eval", "compare", str(a), str(b))
+    assert code == 1
+    assert "| answer.accuracy | 0.700 | 0.600 | -0.100 | **REGRESSION** |" in out
+    assert "1 regression(s)" in out
+    code, out, _ = rag("eval", "compare", str(a), str(a))
+    assert code == 0 and "no regressions" in out
+    code, _, err = rag("eval", "compare", str(a), str(tmp_path / "missing"))
+    assert code == 2 and "no summary.json" in err
+
+
+def test_rag_eval_help_is_forwarded(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["eval", "--help"])
+    assert exit_.value.code == 0
+    assert "rag eval" in capsys.readouterr().out
