@@ -41,8 +41,10 @@ class QAItem:
         When none does (answers reworded, e.g. yes/no), all the item's passages are the
         evidence the question was written from, so all count as gold.
         """
+        if not self.answerable:
+            return ()
         found = tuple(p for p in self.passages if any(a and a in p for a in self.answer))
-        return found or (self.passages if self.answerable else ())
+        return found or self.passages
 
 
 @dataclass(frozen=True)
@@ -163,8 +165,8 @@ def _qa(r: dict[str, Any], where: str) -> QAItem:
         raise DataError(f"{where}: field 'answerable' must be true or false")
     if answerable and not answer:
         raise DataError(f"{where}: answerable item has no answer strings")
-    if not answerable and answer:
-        raise DataError(f"{where}: unanswerable item has answer strings (expected \"answer\": [])")
+    # An unanswerable item may still list plausible answers (SQuAD 2.0 does): they are
+    # kept for reading, and the item is scored on refusal only.
     return QAItem(
         id=_text(r, "id", where), question=question, answer=answer, answer_mode=mode,
         passages=_strings(r.get("passages", []), where, "passages"),

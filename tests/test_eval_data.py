@@ -42,6 +42,12 @@ def test_qa_defaults_and_gold_passages(tmp_path):
     assert second.id == "7" and not second.answerable  # no answer strings: unanswerable
 
 
+def test_an_unanswerable_item_may_list_plausible_answers(tmp_path):
+    item = load_qa(write(tmp_path, {"id": "q", "question": "问？", "answer": ["甲"], "answerable": False,
+                                    "passages": ["甲乙丙"]}))[0]
+    assert not item.answerable and item.answer == ("甲",) and item.gold_passages() == ()
+
+
 def test_empty_passages_are_allowed_for_questions_asked_of_an_index(tmp_path):
     item = load_qa(write(tmp_path, {"id": "q", "question": "问？", "answer": ["甲"]}))[0]
     assert item.passages == () and item.gold_passages() == ()
@@ -63,7 +69,6 @@ def test_a_byte_order_mark_and_blank_lines_are_fine(tmp_path):
     ([{"id": "q", "question": "问？", "answer": ["a"], "answer_mode": "some"}], "answer_mode must be 'any' or 'all'"),
     ([{"id": "q", "question": "问？", "answer": ["a"], "answerable": "yes"}], "'answerable' must be true or false"),
     ([{"id": "q", "question": "问？", "answer": [], "answerable": True}], ":1: answerable item has no answer strings"),
-    ([{"id": "q", "question": "问？", "answer": ["a"], "answerable": False}], "unanswerable item has answer strings"),
     ([{"id": "q", "question": "问？", "answer": ["a"], "meta": []}], "field 'meta' must be an object"),
     ([QA, QA], ":2: duplicate id 'q1' (first on line 1)"),
     ([QA, {"id": "s", "article": "文", "summary": "摘"}], ":2: a summary item in a file of qa items (line 1)"),
