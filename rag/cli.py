@@ -86,6 +86,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("delete", parents=[common], help="remove an article from the index")
     p.add_argument("article_id")
 
+    # Everything after `serve` goes to the web app's own parser (rag.web), as for app.py.
+    p = sub.add_parser("serve", help="start the web app: chat, briefs, library (rag serve --help)",
+                       add_help=False, prefix_chars="\0")
+    p.add_argument("serve_args", nargs=argparse.REMAINDER)
+
     # Everything after `eval` (even --help) goes to eval.cli, which has its own parser.
     p = sub.add_parser("eval", help="offline evaluation on gold data (rag eval --help)",
                        add_help=False, prefix_chars="\0")
@@ -99,6 +104,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         from eval.cli import main as eval_main
 
         return eval_main(args.eval_args, config=args.config)
+    if args.command == "serve":
+        from .web import main as web_main
+
+        config = ["--config", args.config] if args.config else []
+        return web_main([*config, *args.serve_args], prog="rag serve")
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(levelname)s: %(message)s",
