@@ -2,7 +2,7 @@
 
 A metric regresses when it moves the wrong way by more than a tolerance: by more than
 `tolerance` (absolute) for scores and rates, by more than `latency_tolerance` (relative)
-for latencies. Counts are shown, never flagged.
+for latencies (and by at least 5 ms). Counts are shown, never flagged.
 """
 
 from __future__ import annotations
@@ -16,8 +16,9 @@ from .data import DataError
 
 SECTIONS = ("retrieval", "answer", "citation", "refusal", "summary", "latency_s")
 LOWER_IS_BETTER = {"false_refusal_rate"}
+LATENCY_FLOOR_S = 0.005
 CONFIG_KEYS = ("generator", "generator_model", "embedding_model", "chunk_size", "answer_k",
-               "refuse_below", "limit", "seed", "commit")
+               "refuse_below", "limit", "seed", "threads", "commit")
 
 
 @dataclass(frozen=True)
@@ -61,8 +62,8 @@ def _judge(metric: str, a: float, b: float, tolerance: float, latency_tolerance:
     if leaf.startswith("n_"):
         return "count"
     if metric.startswith("latency_s.") or leaf.startswith("latency_"):
-        if a <= 0:
-            return ""
+        if a <= 0 or abs(b - a) < LATENCY_FLOOR_S:
+            return ""  # a few milliseconds either way is noise, not a change
         change = (b - a) / a
         return "regression" if change > latency_tolerance else "improvement" if change < -latency_tolerance else ""
     delta = b - a if leaf not in LOWER_IS_BETTER else a - b

@@ -274,6 +274,8 @@ def test_compare_flags_regressions_in_the_right_direction():
     better = {r.metric: r.flag for r in compare(run_summary(0.60, 0.20, 10.0), run_summary(0.70, 0.10, 11.0))}
     assert better["answer.accuracy"] == "improvement" and better["refusal.false_refusal_rate"] == "improvement"
     assert better["latency_s.p50"] == ""  # 10% slower is within tolerance
+    tiny = {r.metric: r.flag for r in compare(run_summary(0.6, 0.1, 0.001), run_summary(0.6, 0.1, 0.003))}
+    assert tiny["latency_s.p50"] == ""  # 3x, but 2 ms: noise
 
 
 def test_eval_compare_prints_a_table_and_fails_on_regressions(rag, tmp_path):
