@@ -31,6 +31,8 @@ _ASKED_DATE = re.compile(r"哪一?天|哪一?年|何时|什么时候|几月几[�
 _NUMBER = r"[0-9０-９.．,，]+|[零〇一二两三四五六七八九十百千万亿余多]+"
 _PERSON = "名人位"
 _UNITS = "吨元米岁亩次"  # a unit must match; any other classifier may be paraphrased as 个
+_ASKED_TITLE = re.compile(r"(?:标题|题目|书名|篇名|剧名|曲名)(?:是|叫)|(?:标题|题目|书名|名称)是什么")
+_QUOTED = re.compile(r"《[^》]+》|“[^”]+”|「[^」]+」|\"[^\"]+\"")
 _DATE_IN_ANSWER = re.compile(r"[0-9０-９一二三四五六七八九十〇零]+\s*[年月日号]")
 _FOLLOW_UP = re.compile(r"它|他们|他|她|其|该|这|那|此|上述|呢[？?]?$")
 
@@ -106,9 +108,10 @@ def rewrite(
 def answers_the_question(question: str, answer: str) -> bool:
     """Whether the answer has the kind of fact the question asks for.
 
-    A question asking "how many <measure>" needs a number with that measure, and one
-    asking "when" needs a date. A supported sentence about something else (104套摄像头
-    for 多少名职工) is the small model's favourite way of being confidently wrong.
+    A question asking "how many <measure>" needs a number with that measure, one asking
+    "when" a date, one asking for a title a quoted title. A supported sentence about
+    something else (104套摄像头 for 多少名职工) is the small model's favourite way of
+    being confidently wrong.
     """
     asked = _ASKED_MEASURE.search(question)
     if asked:
@@ -117,6 +120,8 @@ def answers_the_question(question: str, answer: str) -> bool:
         return re.search(rf"(?:{_NUMBER})\s*(?:万|亿)?[{measures}]", answer) is not None
     if _ASKED_DATE.search(question):
         return _DATE_IN_ANSWER.search(answer) is not None
+    if _ASKED_TITLE.search(question):  # a title is quoted: 《…》 or “…”
+        return _QUOTED.search(answer) is not None
     return True
 
 

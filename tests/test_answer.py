@@ -152,6 +152,8 @@ def test_answer_must_carry_the_measure_or_date_the_question_asks_for():
     assert answers_the_question("照料中心是哪一年成立的？", "中心于2017年正式成立。")
     assert not answers_the_question("会议定在哪一天开幕？", "会议将科学谋划明年工作。")
     assert answers_the_question("这份合同有什么意义？", "有助于保障货车司机的合法权益。")
+    assert answers_the_question("入选案例的标题是什么？", "案例《一份集体合同造福三十余万个家庭》入选。")
+    assert not answers_the_question("入选案例的标题是什么？", "吕梁市货运行业集体合同签订。")
 
 
 def test_supported_but_off_target_answer_is_refused():
