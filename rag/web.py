@@ -164,13 +164,17 @@ class _Handlers:
         except StoreError:
             return None
 
-    def views(self, citations: Sequence[Any]) -> list[dict[str, Any]]:
+    def views(self, citations: Sequence[Any], sentences: Sequence[Any] = (),
+              fallback: str = "") -> list[dict[str, Any]]:
+        """Citations as the sources panel shows them; `sentences` (with .text and
+        .citations) are what cites them, `fallback` what to match when nothing does."""
         articles: dict[str, Any] = {}
         out = []
         for c in citations:
             if c.article_id not in articles:
                 articles[c.article_id] = self._article_or_none(c.article_id)
-            out.append(render.citation_view(c, articles[c.article_id]))
+            claims = [s.text for s in sentences if c.n in s.citations] or [fallback]
+            out.append(render.citation_view(c, articles[c.article_id], claims))
         return out
 
     # ------------------------------------------------------------------- chat
@@ -248,7 +252,7 @@ class _Handlers:
             status="refused" if answer.refused else "answer",
             sentences=[{"text": s.text, "citations": list(s.citations)} for s in kept],
             dropped=0 if answer.refused else len(answer.sentences) - len(kept),
-            citations=self.views(answer.citations),
+            citations=self.views(answer.citations, kept, answer.standalone_question),
             seconds=answer.timings.get("total_s"),
         )
         turn.pop("draft", None)
@@ -296,7 +300,8 @@ class _Handlers:
         return self._brief_outputs(result, "摘要", gr)
 
     def _brief_outputs(self, result: Any, kind: str, gr: Any) -> tuple[str, Any]:
-        html = render.render_brief(result, self.views(result.citations), prefix=f"b{time.monotonic_ns()}")
+        views = self.views(result.citations, result.sentences, result.topic or "")
+        html = render.render_brief(result, views, prefix=f"b{time.monotonic_ns()}")
         if result.empty:
             return html, gr.DownloadButton(visible=False)
         stamp = time.strftime("%Y%m%d-%H%M%S")

@@ -15,7 +15,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import PurePath
 from typing import Any
 
+from .chunking import split_sentences
+from .generate.extractive import content_bigrams
+
 CONTEXT_CHARS = 80  # article text shown around a cited passage
+MIN_SUPPORT = 0.25  # share of a claim's content bigrams a passage sentence needs to be emphasized
 _TAIL = re.compile(r"[。！？；!?;.,，、]*[”’」』）)\"'》]*$")
 _SLUG = re.compile(r"[^a-zA-Z0-9_-]")
 
@@ -54,10 +58,31 @@ def cited_sentence(text: str, citations: Iterable[int], prefix: str) -> str:
 
 
 # ------------------------------------------------------------------ citations
-def citation_view(citation: Any, article: Any | None) -> dict[str, Any]:
+def supporting_spans(passage: str, claims: Sequence[str]) -> list[tuple[int, int]]:
+    """For each claim (a sentence citing the passage), the passage sentence sharing the
+    most content with it, to emphasize within the highlighted passage; a claim no
+    sentence shares enough with adds nothing."""
+    sentences = [(start, end, content_bigrams(passage[start:end])) for start, end in split_sentences(passage)]
+    spans: set[tuple[int, int]] = set()
+    for claim in claims:
+        wanted = content_bigrams(claim)
+        if not wanted:
+            continue
+        best, best_score = None, MIN_SUPPORT
+        for start, end, grams in sentences:
+            score = len(grams & wanted) / len(wanted)
+            if score > best_score:
+                best, best_score = (start, end), score
+        if best:
+            spans.add(best)
+    return sorted(spans)
+
+
+def citation_view(citation: Any, article: Any | None, claims: Sequence[str] = ()) -> dict[str, Any]:
     """What the sources panel shows for one citation: metadata and the passage with
     some of the article text around it (taken now, so it survives the article being
-    deleted later)."""
+    deleted later), and the span of the passage sentence that best matches `claims`
+    (the sentences citing it)."""
     before = after = ""
     source_name = None
     if article is not None:
@@ -72,15 +97,21 @@ def citation_view(citation: Any, article: Any | None) -> dict[str, Any]:
         "n": citation.n, "article_id": citation.article_id, "title": citation.title,
         "published": citation.published, "source": source_label(citation.source, source_name),
         "before": before, "text": citation.text, "after": after,
+        "support": supporting_spans(citation.text, claims),
     }
 
 
 def cite_entry(view: Mapping[str, Any], entry_id: str, *, open_: bool = False) -> str:
     """One cited passage: a collapsible entry whose body highlights the passage."""
     meta = " · ".join(esc(x) for x in (view.get("published") or "日期不详", view["source"]))
+    text, parts, at = view["text"], [], 0
+    for lo, hi in view.get("support") or ():
+        parts.append(f'{esc(text[at:lo])}<strong class="support">{esc(text[lo:hi])}</strong>')
+        at = hi
+    passage = "".join(parts) + esc(text[at:])
     body = (
         f'<span class="ctx">{esc(view["before"])}</span>'
-        f'<mark class="passage">{esc(view["text"])}</mark>'
+        f'<mark class="passage">{passage}</mark>'
         f'<span class="ctx">{esc(view["after"])}</span>'
     )
     return (

@@ -69,7 +69,8 @@ a.cite:hover { text-decoration: underline !important; background: #dbeafe; borde
 .cite-meta { order: 3; width: 100%; font-size: 12px; color: var(--body-text-color-subdued); }
 .cite-body { padding: 2px 14px 8px; line-height: 1.9; font-size: 14px; white-space: pre-wrap; word-break: break-word; }
 .cite-body .ctx { color: var(--body-text-color-subdued); }
-mark.passage { background: #fef08a; color: #1f2937; padding: 1px 0; border-radius: 2px; }
+mark.passage { background: #fef9c3; color: #1f2937; padding: 1px 0; border-radius: 2px; }
+mark.passage .support { background: #fde047; font-weight: 600; }
 .cite-id { padding: 0 14px 8px; font-size: 11px; color: var(--body-text-color-subdued); font-family: ui-monospace, monospace; }
 
 /* ---- briefs */

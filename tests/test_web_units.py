@@ -26,6 +26,7 @@ from rag.web_render import (
     render_ingest,
     render_sources,
     source_label,
+    supporting_spans,
 )
 
 EVIL = '<script>window.__pwned=1</script> **粗体** <img src=x onerror="alert(1)"> ${x} & "引号"'
@@ -65,6 +66,18 @@ def test_citation_view_takes_context_and_highlights_the_passage() -> None:
 
     gone = citation_view(_citation(), None)  # the article was deleted since
     assert gone["before"] == gone["after"] == "" and gone["source"] == "metro.txt"
+
+
+def test_the_sentences_that_support_the_claims_are_emphasized() -> None:
+    passage = "3月11日，记者获悉工程已完成60%。全线长26.8公里，总投资198.5亿元。建成后只需45分钟。"
+    second = (passage.index("全线"), passage.index("建成"))
+    assert supporting_spans(passage, ["总投资198.5亿元。"]) == [second]
+    assert supporting_spans(passage, ["总投资198.5亿元。", "工程完成了60%", "火星"]) == [(0, second[0]), second]
+    assert supporting_spans(passage, ["火星探测器发射。"]) == [] and supporting_spans(passage, []) == []
+    view = citation_view(_citation(text=passage, start=0), None, ["<总投资>198.5亿元"])
+    html = cite_entry(view, "q1-2")
+    assert '<strong class="support">全线长26.8公里，总投资198.5亿元。</strong>' in html
+    assert html.index("工程已完成60%") < html.index('class="support"') < html.index("建成后")
 
 
 def test_source_label_never_shows_a_path() -> None:
