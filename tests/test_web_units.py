@@ -13,8 +13,9 @@ from rag import web_files
 from rag.answer import Citation
 from rag.brief import Brief, BriefSentence, Section
 from rag.types import Article
-from rag.web import example_questions, parse_auth, reason_zh
+from rag.web import parse_auth
 from rag.web_files import UploadError, member_path, safe_filename, store_upload, unpack_zip
+from rag.web_handlers import example_questions, reason_zh
 from rag.web_render import (
     citation_view,
     cite_entry,
@@ -301,10 +302,10 @@ def test_model_work_shares_one_queue(service) -> None:  # type: ignore[no-untype
 
 
 def test_ingest_handler_reports_each_upload_into_a_new_archive(service, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    from rag.web import _Handlers
+    from rag.web_handlers import Handlers
 
-    h = _Handlers(service)
-    assert not h.has_archive()
+    h = Handlers(service)
+    assert h.titles() == []
     good = tmp_path / "gradio-cache" / "大桥.txt"
     good.parent.mkdir()
     good.write_text("青川跨江大桥合龙\n\n2025-08-08\n\n本报讯 大桥全长3.2公里，总投资27亿元。", encoding="utf-8")
@@ -326,3 +327,41 @@ def test_ingest_handler_reports_each_upload_into_a_new_archive(service, tmp_path
 
     again = h.ingest([str(good)])["files"][0]
     assert again["status"] == "unchanged" and again["label"] == "未变"
+
+
+def test_archive_lock_lets_readers_share_and_writers_wait() -> None:
+    import threading
+    import time
+
+    from rag.web_handlers import ReadWriteLock
+
+    lock, events = ReadWriteLock(), []
+    reading = threading.Event()
+
+    def reader(name: str, hold: float) -> None:
+        with lock.read():
+            events.append(f"{name} in")
+            reading.set()
+            time.sleep(hold)
+            events.append(f"{name} out")
+
+    def writer() -> None:
+        with lock.write():
+            events.append("write")
+
+    first = threading.Thread(target=reader, args=("r1", 0.3))
+    first.start()
+    reading.wait()
+    second = threading.Thread(target=reader, args=("r2", 0.0))
+    second.start()
+    second.join(1)
+    assert events == ["r1 in", "r2 in", "r2 out"]  # readers share
+    w = threading.Thread(target=writer)
+    w.start()
+    time.sleep(0.05)
+    late = threading.Thread(target=reader, args=("r3", 0.0))
+    late.start()
+    for t in (first, w, late):
+        t.join(2)
+    # the writer waited for r1, and r3 (arriving while the writer waited) for the writer
+    assert events[3:] == ["r1 out", "write", "r3 in", "r3 out"]
