@@ -15,7 +15,7 @@ from rag.brief import Brief, BriefSentence, Section
 from rag.types import Article
 from rag.web import parse_auth
 from rag.web_files import UploadError, member_path, safe_filename, store_upload, unpack_zip
-from rag.web_handlers import example_questions, reason_zh
+from rag.web_handlers import example_questions
 from rag.web_render import (
     citation_view,
     cite_entry,
@@ -29,6 +29,7 @@ from rag.web_render import (
     source_label,
     supporting_spans,
 )
+from rag.web_upload import reason_zh
 
 EVIL = '<script>window.__pwned=1</script> **粗体** <img src=x onerror="alert(1)"> ${x} & "引号"'
 
