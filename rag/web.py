@@ -68,8 +68,8 @@ def build_app(service: "Service", *, model_concurrency: int = 1) -> "gr.Blocks":
     from .cli import answer_to_json
 
     h = Handlers(service)
-    model = {"concurrency_id": "model", "concurrency_limit": model_concurrency}
-    write = {"concurrency_id": "write", "concurrency_limit": 1}
+    model: dict[str, Any] = {"concurrency_id": "model", "concurrency_limit": model_concurrency}
+    write: dict[str, Any] = {"concurrency_id": "write", "concurrency_limit": 1}
     examples = example_questions(h.titles())
 
     with gr.Blocks(title="新闻资料问答") as demo:

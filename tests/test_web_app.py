@@ -298,6 +298,33 @@ def test_bad_files_get_a_message_naming_them(page, web_env) -> None:  # type: ig
     assert not (uploads / "空白稿件.txt").exists() and not (uploads / "scan.pdf").exists()
 
 
+def test_library_table_is_searchable_and_sortable(page) -> None:  # type: ignore[no-untyped-def]
+    open_tab(page, "资料库")
+    table = page.locator("#articles")
+    table.get_by_text("evil.txt").first.wait_for()
+
+    def titles() -> list[str]:
+        rows = table.locator(".virtual-row, tbody tr").all_inner_texts()
+        return [r.split("\n")[0] for r in rows if r.strip()]
+
+    table.locator("input.search-input").fill("苹果")
+    page.wait_for_function("() => !document.querySelector('#articles').innerText.includes('evil.txt')")
+    assert titles() == ["岭南镇苹果喜获丰收"]
+    table.locator("input.search-input").fill("")
+    table.get_by_text("evil.txt").first.wait_for()
+
+    table.locator("[data-testid=header-1]").hover()  # 日期
+    table.locator("[data-testid=header-1] button.cell-menu-button").click()
+    page.locator(".cell-menu button", has_text="升序排序").click()
+    page.wait_for_function("() => document.querySelector('#articles .virtual-row, #articles tbody tr')")
+    ordered = titles()
+    assert ordered[0] == "青川马拉松报名人数创新高" and ordered[-1] == "岭南镇苹果喜获丰收"
+    # the row clicked is the article opened, whatever the order
+    table.get_by_text("青川马拉松报名人数创新高").first.click()
+    page.wait_for_selector("#article h2")
+    assert page.locator("#article h2").inner_text() == "青川马拉松报名人数创新高"
+
+
 def test_document_markup_is_shown_as_text(page) -> None:  # type: ignore[no-untyped-def]
     open_tab(page, "资料库")
     page.locator("#articles").get_by_text("恶意脚本测试文章").first.click()
