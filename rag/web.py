@@ -168,7 +168,7 @@ def build_app(service: "Service", *, model_concurrency: int = 1) -> "gr.Blocks":
             return h.open_article(str(row[-1]) if row else "")
 
         library_out = [table, stats_html, picker, page_header]
-        upload.upload(ingest, [upload], [report], api_name="ingest", show_progress_on=[report_html],
+        upload.upload(ingest, [upload], [report], api_name="ingest", show_progress_on=[upload],
                       **write).then(
             h.ingest_report, [report], [report_html], api_visibility="private", queue=False,
         ).then(

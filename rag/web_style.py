@@ -88,6 +88,8 @@ mark.passage .support { background: #fde047; font-weight: 600; }
 .rag-brief .rag-sources { max-height: none; }
 
 /* ---- library */
+/* empty message areas take no room until there is something to say */
+#library-notice:not(:has(.rag-notice)), #ingest-report:not(:has(.rag-ingest)) { display: none !important; }
 #articles * { font-family: var(--font) !important; }
 #articles .virtual-row, #articles thead { font-size: 13px; }
 .rag-stats { display: flex; gap: 10px; flex-wrap: wrap; }
