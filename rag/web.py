@@ -181,8 +181,8 @@ def build_app(service: "Service", *, model_concurrency: int = 1) -> "gr.Blocks":
         summarize_open.click(summarize_opened, [selected], [notice], api_visibility="private", **model)
         demo.load(h.library, None, library_out, api_visibility="private", queue=False,
                   show_progress="hidden")
-        demo.load(h.new_chat, None, chat_out, api_visibility="private", queue=False,
-                  show_progress="hidden")
+        demo.load(h.refresh_chat, [turns], [chat_html, sources_html], api_visibility="private",
+                  queue=False, show_progress="hidden")
 
         # ---- API (JSON like `rag ask --json`, `rag brief --json`)
         def ask(question: str, history: list[list[str]] | None = None, as_of: str | None = None) -> dict:

@@ -233,6 +233,15 @@ class Handlers:
     def new_chat(self) -> tuple[str, str, str, list[Any]]:
         return "", render.render_chat([], self.hint()), render.render_sources([]), []
 
+    def refresh_chat(self, turns: list[dict[str, Any]]) -> tuple[Any, Any]:
+        """The empty conversation with a hint fitting the archive now (on page load);
+        a conversation already started is left alone."""
+        import gradio as gr
+
+        if turns:
+            return gr.skip(), gr.skip()
+        return render.render_chat([], self.hint()), render.render_sources([])
+
     def hint(self) -> str:
         with self.lock.read():
             ready = self._has_archive()

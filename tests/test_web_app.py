@@ -116,7 +116,7 @@ def page(browser, web_env, request):  # type: ignore[no-untyped-def]
     pg = context.new_page()
     pg.set_default_timeout(TIMEOUT)
     pg.goto(web_env["url"])
-    pg.wait_for_selector("#question textarea")
+    pg.wait_for_selector("#rag-header .rag-sub:has-text('已收录')")  # the page has loaded its data
     yield pg
     ARTIFACTS.mkdir(exist_ok=True)
     pg.screenshot(path=str(ARTIFACTS / f"{request.node.name}.png"))
