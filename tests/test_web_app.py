@@ -37,7 +37,7 @@ CHROMIUM_ARGS = [
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
 ]
 ARTIFACTS = REPO / "test-artifacts"
-TIMEOUT = 30_000  # ms
+TIMEOUT = 60_000  # ms; generous: the machine running the tests may be busy
 
 EVIL = (
     "恶意脚本测试文章\n\n2025-07-01\n\n本报讯（记者 王五）这篇文章的正文里有"
