@@ -18,18 +18,15 @@ import urllib.request
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+import playwright.sync_api as playwright_api
 import pytest
+from conftest import ARTICLES, REPO
+from fakes import FakeEmbedder
 
-pytest.importorskip("gradio")
-playwright_api = pytest.importorskip("playwright.sync_api")
-
-from conftest import ARTICLES, REPO  # noqa: E402
-from fakes import FakeEmbedder  # noqa: E402
-
-from rag.config import Settings  # noqa: E402
-from rag.generate.extractive import ExtractiveGenerator  # noqa: E402
-from rag.service import Service  # noqa: E402
-from rag.web import build_app, launch  # noqa: E402
+from rag.config import Settings
+from rag.generate.extractive import ExtractiveGenerator
+from rag.service import Service
+from rag.web import build_app, launch
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -49,7 +46,6 @@ BRIDGE = (
     "大桥全长3.2公里，总投资27亿元，预计明年5月通车。"
 )
 
-pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="chromium is not installed")
 
 
 class SlowExtractive(ExtractiveGenerator):
