@@ -290,7 +290,7 @@ def test_example_questions() -> None:
 
 
 def test_model_work_shares_one_queue(service) -> None:  # type: ignore[no-untyped-def]
-    pytest.importorskip("gradio")
+
     from rag.web import build_app
 
     demo = build_app(service, model_concurrency=2)
