@@ -46,7 +46,8 @@ _MARKER_RUN = re.compile(
 )
 _TRAILING_RUN = re.compile(rf"[ \t\u3000]*(?:{_MARKER_RUN.pattern})", re.IGNORECASE)
 _SENTENCE_END = re.compile(r"[。！？；!?;]+[”’」』）)\"'》]*|\n")
-_TAIL = re.compile(r"[。！？；!?;.,，、]*[”’」』）)\"'》]*$")
+# Closing punctuation a marker goes before: 。 or 。” but not a bare closing bracket (f（n）[2]).
+_TAIL = re.compile(r"(?:[。！？；!?;.,，、]+[”’」』）)\"'》]*|[。！？；!?;.,，、]*)$")
 _ITEM_SPLIT = re.compile(r"\s*[,，、]\s*")
 _RANGE = re.compile(r"(\d+)\s*[-–—~～－]\s*(\d+)")
 _HAS_WORD = re.compile(r"[\w\u3400-\u9fff]")

@@ -280,3 +280,12 @@ def test_place_name_with_or_without_its_admin_suffix_is_the_same_place():
     passage = "地处黄河东岸的柳林，矿产资源丰富，现探明储量达61.7亿吨。"
     assert check_support("柳林县现探明煤炭储量达61.7亿吨。", passage).supported
     assert not check_support("中阳县现探明煤炭储量达61.7亿吨。", passage).supported
+
+
+def test_markers_go_before_closing_punctuation_but_not_inside_brackets():
+    from rag.cite import with_markers
+
+    assert with_markers("共27座。", [1, 2]) == "共27座[1][2]。"
+    assert with_markers("他说：“产量增长了。”", [1]) == "他说：“产量增长了[1]。”"
+    assert with_markers("见（附件）。", [3]) == "见（附件）[3]。"
+    assert with_markers("DTIME（f（n））", [2]) == "DTIME（f（n））[2]"
