@@ -72,6 +72,29 @@ class Answer:
     timings: dict[str, float] = field(default_factory=dict)
 
 
+def citation_to_json(c: Citation) -> dict[str, object]:
+    """A citation as `--json` output and the web API give it."""
+    return {"n": c.n, "article_id": c.article_id, "title": c.title, "published": c.published,
+            "passage_id": c.passage_id, "text": c.text, "start": c.start, "end": c.end}
+
+
+def answer_to_json(answer: Answer) -> dict[str, object]:
+    """The JSON shape of `rag ask --json` and of the web API's `ask`."""
+    return {
+        "question": answer.question,
+        "standalone_question": answer.standalone_question,
+        "answer": answer.answer,
+        "refused": answer.refused,
+        "sentences": [
+            {"text": s.text, "citations": list(s.citations), "supported": s.supported}
+            for s in answer.sentences
+        ],
+        "citations": [citation_to_json(c) for c in answer.citations],
+        "timings": {k: round(answer.timings.get(k, 0.0), 3)
+                    for k in ("retrieve_s", "first_token_s", "total_s")},
+    }
+
+
 def citation_of(n: int, hit: Hit) -> Citation:
     p = hit.passage
     return Citation(n, p.article_id, hit.title, hit.published, hit.source, p.id, p.text, p.start, p.end)

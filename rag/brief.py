@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import cite, prompts
-from .answer import Citation
+from .answer import Citation, citation_to_json
 from .chunking import split_sentences
 from .generate import Generator, Message
 from .generate.extractive import content_bigrams
@@ -259,8 +259,12 @@ def summarize(
                  getattr(generator, "name", "extractive"))
 
 
-def _parts(items: list[tuple[int, str, str | None, str]], part_chars: int):  # type: ignore[no-untyped-def]
-    parts: list[list[tuple[int, str, str | None, str]]] = [[]]
+Item = tuple[int, str, str | None, str]  # (n, title, date, text) as prompts number them
+
+
+def _parts(items: list[Item], part_chars: int) -> list[list[Item]]:
+    """Consecutive items in groups of at most about `part_chars` characters of text."""
+    parts: list[list[Item]] = [[]]
     size = 0
     for item in items:
         if parts[-1] and size + len(item[3]) > part_chars:
@@ -446,11 +450,7 @@ def brief_to_json(b: Brief) -> dict[str, object]:
             for s in b.sections
         ],
         "sentences": [_sentence_json(x) for x in b.sentences],
-        "citations": [
-            {"n": c.n, "article_id": c.article_id, "title": c.title, "published": c.published,
-             "passage_id": c.passage_id, "text": c.text, "start": c.start, "end": c.end}
-            for c in b.citations
-        ],
+        "citations": [citation_to_json(c) for c in b.citations],
         "articles": list(b.articles),
         "generator": b.generator,
         "timings": {k: round(v, 3) for k, v in b.timings.items()},

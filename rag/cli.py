@@ -209,26 +209,6 @@ def cmd_search(service: Any, args: argparse.Namespace) -> int:
     return 0
 
 
-def answer_to_json(answer: Any) -> dict[str, Any]:
-    return {
-        "question": answer.question,
-        "standalone_question": answer.standalone_question,
-        "answer": answer.answer,
-        "refused": answer.refused,
-        "sentences": [
-            {"text": s.text, "citations": list(s.citations), "supported": s.supported}
-            for s in answer.sentences
-        ],
-        "citations": [
-            {"n": c.n, "article_id": c.article_id, "title": c.title, "published": c.published,
-             "passage_id": c.passage_id, "text": c.text, "start": c.start, "end": c.end}
-            for c in answer.citations
-        ],
-        "timings": {k: round(answer.timings.get(k, 0.0), 3)
-                    for k in ("retrieve_s", "first_token_s", "total_s")},
-    }
-
-
 def cmd_ask(service: Any, args: argparse.Namespace) -> int:
     streamed = not args.json and sys.stdout.isatty()
 
@@ -237,6 +217,8 @@ def cmd_ask(service: Any, args: argparse.Namespace) -> int:
 
     answer = service.ask(args.question, as_of=args.as_of, on_token=on_token if streamed else None)
     if args.json:
+        from .answer import answer_to_json
+
         _print_json(answer_to_json(answer))
         return 0
     if streamed:

@@ -65,7 +65,7 @@ def build_app(service: "Service", *, model_concurrency: int = 1) -> "gr.Blocks":
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     import gradio as gr
 
-    from .cli import answer_to_json
+    from .answer import answer_to_json
 
     h = Handlers(service)
     model: dict[str, Any] = {"concurrency_id": "model", "concurrency_limit": model_concurrency}
