@@ -8,6 +8,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from fakes import FakeEmbedder  # noqa: E402
 
+from rag import cli  # noqa: E402
+from rag import service as service_module
 from rag.config import Settings  # noqa: E402
 from rag.service import Service  # noqa: E402
 
@@ -45,3 +47,21 @@ def service(tmp_path):
     svc = Service(settings, embedder=FakeEmbedder())
     yield svc
     svc.close()
+
+
+# `rag ...` run in-process against a fresh index, with the fake embedder for the model;
+# returns (exit code, stdout, stderr).
+@pytest.fixture
+def rag(monkeypatch, tmp_path, capsys):
+    monkeypatch.setenv("RAG_EMBEDDING_MODEL", "fake-embedder")
+    monkeypatch.setenv("RAG_INDEX", str(tmp_path / "index"))
+    # The default threshold is calibrated for the real model's cosines, not the fake's.
+    monkeypatch.setenv("RAG_REFUSE_BELOW", "0")
+    monkeypatch.setattr(service_module, "SentenceTransformerEmbedder", lambda *a, **k: FakeEmbedder())
+
+    def run(*args):
+        code = cli.main(list(args))
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return run

@@ -8,7 +8,7 @@ from fakes import FakeEmbedder, ScriptedGenerator
 from markdown_it import MarkdownIt
 
 from rag import brief as briefs
-from rag import cli, prompts, service
+from rag import prompts
 from rag.chunking import chunk_article
 from rag.config import Settings
 from rag.generate import ExtractiveGenerator
@@ -198,21 +198,6 @@ def test_service_summarize_by_id_prefix(filled):
 
 
 # ---------------------------------------------------------------- command line
-
-
-@pytest.fixture
-def rag(monkeypatch, tmp_path, capsys):
-    monkeypatch.setenv("RAG_EMBEDDING_MODEL", "fake-embedder")
-    monkeypatch.setenv("RAG_INDEX", str(tmp_path / "index"))
-    monkeypatch.setenv("RAG_REFUSE_BELOW", "0")
-    monkeypatch.setattr(service, "SentenceTransformerEmbedder", lambda *a, **k: FakeEmbedder())
-
-    def run(*args):
-        code = cli.main(list(args))
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return run
 
 
 def test_cli_summarize_and_brief(rag, archive, tmp_path):

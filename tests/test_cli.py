@@ -3,25 +3,8 @@
 import json
 
 import pytest
-from fakes import FakeEmbedder
 
-from rag import cli, service
-
-
-@pytest.fixture
-def rag(monkeypatch, tmp_path, capsys):
-    monkeypatch.setenv("RAG_EMBEDDING_MODEL", "fake-embedder")
-    monkeypatch.setenv("RAG_INDEX", str(tmp_path / "index"))
-    # The default threshold is calibrated for the real model's cosines, not the fake's.
-    monkeypatch.setenv("RAG_REFUSE_BELOW", "0")
-    monkeypatch.setattr(service, "SentenceTransformerEmbedder", lambda *a, **k: FakeEmbedder())
-
-    def run(*args):
-        code = cli.main(list(args))
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return run
+from rag import cli
 
 
 def test_ingest_search_articles_stats_delete(rag, archive):
