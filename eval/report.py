@@ -36,6 +36,14 @@ def table(rows: Sequence[Sequence[Any]], header: Sequence[str]) -> list[str]:
 # ---------------------------------------------------------------- plots
 
 
+def _save(fig: Any, ax: Any, title: str, path: Path) -> bool:
+    ax.set_title(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    _pyplot().close(fig)
+    return True
+
+
 def plot_recall(summary: dict[str, Any], path: Path) -> bool:
     retrievers = summary.get("retrievers") or (
         {summary.get("mode", "run"): summary["retrieval"]} if "retrieval" in summary else {}
@@ -53,11 +61,7 @@ def plot_recall(summary: dict[str, Any], path: Path) -> bool:
     ax.set_ylim(0, 1.1)
     ax.grid(alpha=0.3)
     ax.legend()
-    ax.set_title("Retrieval recall@k")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return True
+    return _save(fig, ax, "Retrieval recall@k", path)
 
 
 def plot_answers(summary: dict[str, Any], path: Path) -> bool:
@@ -81,11 +85,7 @@ def plot_answers(summary: dict[str, Any], path: Path) -> bool:
         ax.text(bar.get_x() + bar.get_width() / 2, v + 0.02, f"{v:.2f}", ha="center")
     ax.set_xticks(range(len(values)), labels, fontsize=8)
     ax.set_ylim(0, 1.1)
-    ax.set_title("Accuracy and refusal")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return True
+    return _save(fig, ax, "Accuracy and refusal", path)
 
 
 def plot_latency(series: dict[str, list[float]], path: Path) -> bool:
@@ -99,11 +99,7 @@ def plot_latency(series: dict[str, list[float]], path: Path) -> bool:
     ax.set_xlabel("seconds")
     ax.set_ylabel("items")
     ax.legend()
-    ax.set_title("Latency")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return True
+    return _save(fig, ax, "Latency", path)
 
 
 def latency_series(summary: dict[str, Any], records: Sequence[dict[str, Any]]) -> dict[str, list[float]]:
