@@ -33,6 +33,8 @@ _PERSON = "名人位"
 _UNITS = "吨元米岁亩次"  # a unit must match; any other classifier may be paraphrased as 个
 _ASKED_TITLE = re.compile(r"(?:标题|题目|书名|篇名|剧名|曲名)(?:是|叫)|(?:标题|题目|书名|名称)是什么")
 _QUOTED = re.compile(r"《[^》]+》|“[^”]+”|「[^」]+」|\"[^\"]+\"")
+# The words that ask for a title, not what the title is of.
+_TITLE_FRAME = re.compile(r"标题|题目|书名|篇名|剧名|曲名|名称|名字|是什么|叫什么|[的是]")
 _DATE_IN_ANSWER = re.compile(r"[0-9０-９一二三四五六七八九十〇零]+\s*[年月日号]")
 _FOLLOW_UP = re.compile(r"它|他们|他|她|其|该|这|那|此|上述|呢[？?]?$")
 
@@ -196,6 +198,131 @@ def newer_report(
     return None if best is None else (best[1], best[2], best[3])
 
 
+_CLAUSE_END = re.compile(r"[，,；;：:]")
+
+
+def _clauses(sentence: str) -> list[tuple[int, int]]:
+    spans, start = [], 0
+    for m in _CLAUSE_END.finditer(sentence):
+        spans.append((start, m.end()))
+        start = m.end()
+    if start < len(sentence):
+        spans.append((start, len(sentence)))
+    return spans
+
+
+def _figure_windows(sentence: str) -> list[tuple[Quantity, str]]:
+    """Each figure of a sentence with its clause and the clause before it: the words a
+    list like 建成9座智能化煤矿，54个工作面，4座煤矿实现5G入井 ties to each number."""
+    clauses = _clauses(sentence)
+    out = []
+    for q in find_quantities(sentence):
+        i = next((k for k, (a, b) in enumerate(clauses) if a <= q.start < b), 0)
+        out.append((q, sentence[clauses[max(0, i - 1)][0] : clauses[i][1]]))
+    return out
+
+
+def anchored(question: str, text: str, citations: Sequence[int], hits: Sequence[Hit]) -> str | None:
+    """`text` checked against what the question pins down (see `cite.question_anchors`).
+
+    Each figure of the answer must come from a source sentence that, with the sentence
+    before it and the article's title, states the question's own numbers and terms:
+    2024年12月27日 from 召开四届三十四次主席会议 does not answer when 四届四次会议 opens.
+    Within that sentence, if the figure's clause lacks them and exactly one other figure
+    of the same measure has them, the model read the wrong item of a list and that
+    figure is put in its place. Returns None when no cited sentence fits the question.
+    """
+    anchors = cite.question_anchors(question)
+    if not anchors:
+        return text
+    asked = find_quantities(question)
+    figures = [f for f in find_quantities(text) if not any(same_quantity(f, q) for q in asked)]
+    result = text
+    for figure in figures:
+        seen = fits = False
+        for n in citations:
+            hit = hits[n - 1]
+            body = hit.passage.text
+            spans = split_sentences(body)
+            for i, (start, end) in enumerate(spans):
+                sentence = body[start:end]
+                if not cite.states_quantity(figure, sentence):
+                    continue
+                seen = True
+                before = body[spans[i - 1][0] : spans[i - 1][1]] if i else ""
+                if not cite.states_anchors(anchors, f"{hit.title}\n{before}{sentence}"):
+                    continue
+                fits = True
+                windows = _figure_windows(sentence)
+                if any(same_quantity(q, figure) and cite.states_anchors(anchors, w) for q, w in windows):
+                    break
+                others = {q.text: q for q, w in windows
+                          if _same_measure(q, figure) and not same_quantity(q, figure)
+                          and cite.states_anchors(anchors, w)}
+                if len(others) == 1 and figure.text in result:
+                    result = result.replace(figure.text, next(iter(others)), 1)
+                break
+            if fits:
+                break
+        if seen and not fits:
+            return None
+    return result
+
+
+def _title_answer(question: str, hits: Sequence[Hit], min_overlap: float = 0.5) -> _Kept | None:
+    """For a question asking for a title: the 《…》 in the passage sentence closest to it.
+
+    Small models answer such questions with the sentence around the title, or another
+    event; the title itself is a span to quote, not to write. Only a sentence sharing at
+    least `min_overlap` of the question's content bigrams (title excluded) is used.
+    """
+    wanted = content_bigrams(_TITLE_FRAME.sub(" ", question))
+    if not wanted:
+        return None
+    best: tuple[float, str, int] | None = None
+    for n, hit in enumerate(hits, start=1):
+        body = hit.passage.text
+        for start, end in split_sentences(body):
+            sentence = body[start:end]
+            titles = re.findall(r"《([^》]{2,40})》", sentence)
+            if len(titles) != 1:
+                continue
+            rest = sentence.replace(f"《{titles[0]}》", "，")
+            overlap = len(wanted & content_bigrams(rest)) / len(wanted)
+            if overlap >= min_overlap and (best is None or overlap > best[0]):
+                best = (overlap, titles[0], n)
+    return None if best is None else _Kept(f"《{best[1]}》。", (best[2],))
+
+
+def _focus(question: str, kept: _Kept, hits: Sequence[Hit]) -> _Kept:
+    """Cite first the passage where the answer's figure is said about what was asked.
+
+    A bare 17家 is supported by every passage that mentions 17家; the one whose sentence
+    with it shares the most with the question is where the answer comes from. It is put
+    in front of the model's citations when it says so clearly more closely.
+    """
+    figures = [q for q in find_quantities(kept.text) if q.kind != "date"]
+    wanted = content_bigrams(question)
+    if not figures or not wanted:
+        return kept
+
+    def closeness(n: int) -> float:
+        body = hits[n - 1].passage.text
+        return max((len(wanted & content_bigrams(body[a:b])) / len(wanted)
+                    for a, b in split_sentences(body)
+                    if all(cite.states_quantity(f, body[a:b]) for f in figures)), default=0.0)
+
+    cited = max(closeness(n) for n in kept.citations)
+    others = [n for n in range(1, len(hits) + 1) if n not in kept.citations
+              and cite.check_support(kept.text, _verification_text(hits[n - 1])).supported]
+    if not others:
+        return kept
+    best = max(others, key=lambda n: (closeness(n), -n))
+    if closeness(best) >= cited + 0.2:
+        return _Kept(kept.text, (best, *kept.citations))
+    return kept
+
+
 def _verification_text(hit: Hit) -> str:
     # Titles and dates are facts a sentence may state ("3月12日报道…").
     return f"{hit.title}\n{hit.published or ''}\n{hit.passage.text}"
@@ -248,14 +375,28 @@ def ask(
         return refuse(draft)
 
     verified = cite.verify(draft, [_verification_text(h) for h in hits])
-    kept = [s for s in verified.sentences if s.supported and not s.refusal and s.citations]
-    if not kept or not answers_the_question(standalone, "".join(s.text for s in kept)):
+    sentences: tuple[AnswerSentence, ...] = ()
+    final: list[_Kept] = []
+    for s in verified.sentences:
+        if s.refusal:
+            continue
+        text = anchored(standalone, s.text, s.citations, hits) if s.supported else None
+        if text is None or not s.citations:
+            sentences += (AnswerSentence(s.text, tuple(s.citations), False),)
+            continue
+        kept = _focus(standalone, _Kept(text, tuple(s.citations)), hits)
+        sentences += (AnswerSentence(text, kept.citations, True,
+                                     s.reattached or text != s.text or kept.citations != s.citations),)
+        final.append(kept)
+    if not answers_the_question(standalone, "".join(k.text for k in final)):
+        final = []
+    if not final and _ASKED_TITLE.search(standalone):
+        title = _title_answer(standalone, hits)
+        if title is not None:
+            final = [title]
+            sentences = (AnswerSentence(title.text, title.citations, True, True),)
+    if not final:
         return refuse(draft)
-    sentences = tuple(
-        AnswerSentence(s.text, tuple(s.citations), s.supported, s.reattached)
-        for s in verified.sentences if not s.refusal
-    )
-    final = [_Kept(s.text, tuple(s.citations)) for s in kept]
     newer = newer_report(standalone, [(s.text, s.citations) for s in final], hits)
     if newer is not None:  # the model took an older report's figure: lead with the newest
         sentence, n, replaced = newer

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from .textnorm import Quantity, find_quantities, fold, normalize, same_quantity
 
 __all__ = [
+    "Anchors",
     "Sentence",
     "Support",
     "Verified",
@@ -24,6 +25,9 @@ __all__ = [
     "check_support",
     "is_refusal",
     "parse_citations",
+    "question_anchors",
+    "states_anchors",
+    "states_quantity",
     "verify",
     "warm_up",
 ]
@@ -278,7 +282,12 @@ def _quantity_in(q: Quantity, src: _Source) -> bool:
     literal = normalize(q.text)
     if len(literal) < 2 or literal.isascii():
         return False
-    return re.search(rf"(?<![0-9.]){re.escape(literal)}(?![0-9])", src.text) is not None
+    # 四次 is not in 三十四次: a literal that starts with a numeral must start the number.
+    before = "0-9." + (_CN_NUMERALS if literal[0] in _CN_NUMERALS else "")
+    return re.search(rf"(?<![{before}]){re.escape(literal)}(?![0-9])", src.text) is not None
+
+
+_CN_NUMERALS = "零〇一二两三四五六七八九十百千万亿"
 
 
 # Administrative suffixes a writer adds or drops freely: 柳林县 is 柳林 in the next line.
@@ -347,6 +356,52 @@ def check_support(
     return _support(
         _sentence_facts(sentence_text), [_source(passage_text)], min_overlap, min_fact_overlap
     )
+
+
+# ---------------------------------------------------------------- what a question pins down
+
+
+@dataclass(frozen=True)
+class Anchors:
+    """What a question itself states and its answer must be about: numbers and ordinals
+    (四届四次, 60岁以上), quoted names and Latin terms (5G).
+
+    Dates are left out, since the sentence answering may say 今年 or give only the day;
+    so are the question's other names, which the answering sentence often leaves to its
+    context (中心有床位18个 answers 岔沟村日间照料中心有多少床位).
+    """
+
+    quantities: tuple[Quantity, ...] = ()
+    names: tuple[str, ...] = ()  # normalized, Latin ones width- and case-folded
+
+    def __bool__(self) -> bool:
+        return bool(self.quantities or self.names)
+
+
+def question_anchors(question: str) -> Anchors:
+    quantities = tuple(q for q in find_quantities(question) if q.kind != "date")
+    names: list[str] = []
+    for m in _QUOTED.finditer(question):
+        written = next(g for g in m.groups() if g is not None).strip()
+        if normalize(written):
+            names.append(normalize(written))
+    for m in _LATIN.finditer(fold(question)):
+        if len(m.group()) >= 2 and not _is_measure(question[m.start() : m.end()]):
+            names.append(m.group())
+    return Anchors(quantities, tuple(dict.fromkeys(names)))
+
+
+def states_anchors(anchors: Anchors, text: str) -> bool:
+    """Whether `text` states every number and name the question pinned down."""
+    src = _source(text)
+    return all(_quantity_in(q, src) for q in anchors.quantities) and all(
+        _name_in(n, src) for n in anchors.names
+    )
+
+
+def states_quantity(q: Quantity, text: str) -> bool:
+    """Whether `text` states the quantity `q` (by value and unit, or in the same words)."""
+    return _quantity_in(q, _source(text))
 
 
 # ---------------------------------------------------------------- verification

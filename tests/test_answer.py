@@ -189,3 +189,68 @@ def test_the_newest_figure_or_an_unrelated_newer_one_changes_nothing():
     area = ScriptedGenerator("北原县苹果种植面积达42.6万亩。[1]")
     answer = ask("北原县苹果种植面积有多少亩？", search_returning(make_hits(APPLES)), area)
     assert answer.answer == "北原县苹果种植面积达42.6万亩[1]。"
+
+
+MINES = [
+    ("北原县矿井智能化", "2025-03-01",
+     "截至目前，北原县建成12座智能化矿井，38个智能化工作面，5座矿井实现5G入井。"
+     "全县60周岁及以上老年人口近8万人，占总人口的18.2%，65周岁及以上老年人口近5万人，占总人口的12.4%。"),
+    ("县人大常委会召开主任会议", "2025-03-02",
+     "3月2日，县人大常委会召开五届二十一次主任会议。会议要求认真筹备五届二次会议。"),
+]
+
+
+def test_the_figure_of_the_list_item_the_question_names_replaces_its_neighbour():
+    gen = ScriptedGenerator("北原县有12座矿井实现了5G入井。[1]")
+    answer = ask("北原县有几座矿井的5G信号通到了井下？", search_returning(make_hits(MINES)), gen)
+    assert not answer.refused
+    assert answer.answer == "北原县有5座矿井实现了5G入井[1]。"
+    assert answer.sentences[0].reattached  # changed from what the model wrote
+    share = ScriptedGenerator("65岁及以上老人占总人口的18.2%。[1]")
+    answer = ask("北原县65岁以上老人占总人口的比例是多少？", search_returning(make_hits(MINES)), share)
+    assert "12.4%" in answer.answer and "18.2%" not in answer.answer
+    # the right item is left alone
+    right = ScriptedGenerator("北原县建成了12座智能化矿井。[1]")
+    answer = ask("北原县建成了几座智能化矿井？", search_returning(make_hits(MINES)), right)
+    assert answer.answer == "北原县建成了12座智能化矿井[1]。"
+
+
+def test_a_figure_from_a_sentence_about_another_numbered_event_is_refused():
+    gen = ScriptedGenerator("3月2日[2]。")
+    answer = ask("县人大五届二次会议哪一天开幕？", search_returning(make_hits(MINES)), gen)
+    assert answer.refused
+    # the same date, asked about the meeting the sentence reports, is answered
+    gen = ScriptedGenerator("3月2日[2]。")
+    answer = ask("县人大常委会五届二十一次主任会议是哪一天召开的？", search_returning(make_hits(MINES)), gen)
+    assert not answer.refused and answer.answer == "3月2日[2]。"
+
+
+UNION = [
+    ("行业集体合同签订", "2025-11-06", "11月5日，行业集体合同签订，覆盖全县23家企业的骑手。"),
+    ("县总工会案例入选", "2025-11-20",
+     "近日，省总工会公布第3批优秀案例，县总工会报送的《一纸协议护航千名骑手》入选。"
+     "此前，县总工会组织23家外卖平台及配送服务企业的代表进行协商。"),
+]
+
+
+def test_a_title_question_is_answered_with_the_quoted_title_the_model_missed():
+    gen = ScriptedGenerator("县总工会报送的案例入选了省总工会优秀案例。[2]")
+    answer = ask("县总工会入选省级优秀案例的案例标题是什么？", search_returning(make_hits(UNION)), gen)
+    assert not answer.refused
+    assert answer.answer == "《一纸协议护航千名骑手》[2]。"
+    # no sentence about the question holds a title: still a refusal
+    gen = ScriptedGenerator("行业集体合同签订。[1]")
+    answer = ask("县文化馆新编剧目的剧名是什么？", search_returning(make_hits(UNION)), gen)
+    assert answer.refused
+
+
+def test_a_bare_figure_cites_the_passage_that_says_it_about_the_question():
+    gen = ScriptedGenerator("23家。[1]")
+    answer = ask("参加协商的外卖平台及配送服务企业有几家？", search_returning(make_hits(UNION)), gen)
+    assert not answer.refused
+    assert answer.answer == "23家[2][1]。"
+    assert answer.sentences[0].citations == (2, 1)
+    # when the cited passage is the one about the question, nothing is added
+    gen = ScriptedGenerator("23家。[1]")
+    answer = ask("集体合同覆盖了全县多少家企业的骑手？", search_returning(make_hits(UNION)), gen)
+    assert answer.answer == "23家[1]。"

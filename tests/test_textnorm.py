@@ -75,6 +75,9 @@ def test_units_and_magnitudes():
     assert one("线路全长12公里").value == one("线路全长12km").value == 12000.0
     assert one("最低气温零下9度").value == -9.0
     assert one("最低气温-9℃").value == -9.0
+    # 周岁 is the same unit as 岁: a question's 60岁以上 is the report's 60周岁及以上
+    assert (one("60周岁及以上老年人").value, one("60周岁及以上老年人").unit) == (60.0, "岁")
+    assert same_quantity(one("60周岁"), one("60岁"))
 
 
 def test_spans_point_into_the_original_text():
