@@ -36,6 +36,8 @@ _QUOTED = re.compile(r"《[^》]+》|“[^”]+”|「[^」]+」|\"[^\"]+\"")
 # The words that ask for a title, not what the title is of.
 _TITLE_FRAME = re.compile(r"标题|题目|书名|篇名|剧名|曲名|名称|名字|是什么|叫什么|[的是]")
 _DATE_IN_ANSWER = re.compile(r"[0-9０-９一二三四五六七八九十〇零]+\s*[年月日号]")
+_YES_NO = re.compile(r"是否|是不是|吗[？?]?$|有没有|能否|可否|对不对")
+_FUNCTION_CHARS = frozenset("是的了在有和与及也都就为个")
 _FOLLOW_UP = re.compile(r"它|他们|他|她|其|该|这|那|此|上述|呢[？?]?$")
 
 
@@ -136,8 +138,11 @@ def answers_the_question(question: str, answer: str) -> bool:
     A question asking "how many <measure>" needs a number with that measure, one asking
     "when" a date, one asking for a title a quoted title. A supported sentence about
     something else (104套摄像头 for 多少名职工) is the small model's favourite way of
-    being confidently wrong.
+    being confidently wrong; so is the question's own words handed back.
     """
+    said = {ch for ch in answer if ch.isalnum()}
+    if said and not said - set(question) - _FUNCTION_CHARS and not _YES_NO.search(question):
+        return False  # the question's own words back (最初不是理论): no answer at all
     asked = _ASKED_MEASURE.search(question)
     if asked:
         word = asked.group(2)

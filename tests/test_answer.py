@@ -154,6 +154,8 @@ def test_answer_must_carry_the_measure_or_date_the_question_asks_for():
     assert answers_the_question("这份合同有什么意义？", "有助于保障货车司机的合法权益。")
     assert answers_the_question("入选案例的标题是什么？", "案例《一份集体合同造福三十余万个家庭》入选。")
     assert not answers_the_question("入选案例的标题是什么？", "吕梁市货运行业集体合同签订。")
+    assert not answers_the_question("关于自由贸易区的最初不是什么理论？", "最初不是理论。")
+    assert answers_the_question("自由贸易区最初是一种理论吗？", "是，最初是一种理论。")
 
 
 def test_supported_but_off_target_answer_is_refused():
