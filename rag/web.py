@@ -53,6 +53,15 @@ watch('value', () => {
 });
 """
 
+# Gradio's table search box has an English placeholder and no option to change it.
+LOCALIZE_HEAD = """<script>
+new MutationObserver(() => {
+  for (const box of document.querySelectorAll("input.search-input")) {
+    if (box.placeholder !== "搜索标题、来源…") box.placeholder = "搜索标题、来源…";
+  }
+}).observe(document.documentElement, {childList: true, subtree: true});
+</script>"""
+
 CONFIRM_DELETE_JS = "(id) => (id && confirm('从资料库删除这篇文章？上传的原文件保留，检索中将不再出现。')) ? id : ''"
 
 
@@ -88,9 +97,11 @@ def build_app(service: "Service", *, model_concurrency: int = 1) -> "gr.Blocks":
                             )
                             send = gr.Button("发送", variant="primary", scale=1, min_width=80, elem_id="send")
                             reset = gr.Button("新对话", scale=1, min_width=80, elem_id="new-chat")
-                        if examples:
-                            gr.Examples([[q] for q in examples], inputs=[question], label="示例问题",
-                                        elem_id="examples")
+                        # Follows the archive: uploads and deletions refresh it.
+                        examples_list = gr.Dataset(
+                            components=[question], samples=[[q] for q in examples] or [[""]],
+                            label="示例问题", elem_id="examples", visible=bool(examples),
+                        )
                     with gr.Column(scale=2, min_width=360):
                         sources_html = gr.HTML(render.render_sources([]), js_on_load=CITE_JS, elem_id="sources")
             with gr.Tab("简报", id="briefs"), gr.Row(equal_height=False):
@@ -143,6 +154,8 @@ def build_app(service: "Service", *, model_concurrency: int = 1) -> "gr.Blocks":
             trigger(h.chat, [question, turns], chat_out, api_visibility="private",
                     show_progress="hidden", **model)
         reset.click(h.new_chat, None, chat_out, api_visibility="private", queue=False)
+        examples_list.click(lambda sample: sample[0], examples_list, question,
+                            api_visibility="private", queue=False)
 
         # ---- briefs and summaries (gr.Progress is injected through a default argument)
         def make_brief(topic: str, since: str, until: str, count: float, progress=gr.Progress()):  # noqa: B008
@@ -173,11 +186,14 @@ def build_app(service: "Service", *, model_concurrency: int = 1) -> "gr.Blocks":
             h.ingest_report, [report], [report_html], api_visibility="private", queue=False,
         ).then(
             lambda: None, None, [upload], api_visibility="private", queue=False,  # ready for the next
-        ).then(h.library, None, library_out, api_visibility="private", queue=False)
+        ).then(h.library, None, library_out, api_visibility="private", queue=False).then(
+            h.examples, None, examples_list, api_visibility="private", queue=False,
+        )
         article_out = [article_html, selected, summarize_open, delete, notice]
         table.select(select_row, None, article_out, api_visibility="private", queue=False)
         delete.click(h.delete, [selected], article_out, js=CONFIRM_DELETE_JS, api_visibility="private",
-                     **write).then(h.library, None, library_out, api_visibility="private", queue=False)
+                     **write).then(h.library, None, library_out, api_visibility="private", queue=False,
+                     ).then(h.examples, None, examples_list, api_visibility="private", queue=False)
         summarize_open.click(summarize_opened, [selected], [notice], api_visibility="private", **model)
         demo.load(h.library, None, library_out, api_visibility="private", queue=False,
                   show_progress="hidden")
@@ -234,7 +250,7 @@ def launch(
     """Serve `demo`; returns its local URL (at once when `block` is False)."""
     _, url, _ = demo.launch(
         server_name=host, server_port=port, auth=auth, auth_message="请登录" if auth else None,
-        theme=theme(), css=CSS, max_file_size="50mb",
+        theme=theme(), css=CSS, head=LOCALIZE_HEAD, max_file_size="50mb",
         show_error=False, ssr_mode=False, prevent_thread_lock=not block, quiet=quiet,
         footer_links=["api"],
     )

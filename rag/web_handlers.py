@@ -252,6 +252,13 @@ class Handlers:
         with self.lock.read():
             return [a.title for a in self.service.articles()] if self._has_archive() else []
 
+    def examples(self) -> Any:
+        """The example-question list for the archive as it is now (hidden when empty)."""
+        import gradio as gr
+
+        questions = example_questions(self.titles())
+        return gr.Dataset(samples=[[q] for q in questions] or [[""]], visible=bool(questions))
+
     # ----------------------------------------------------------------- briefs
     def brief(self, topic: str, since: str, until: str, count: float, progress: Any = None):  # type: ignore[no-untyped-def]
         import gradio as gr

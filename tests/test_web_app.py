@@ -177,6 +177,15 @@ def test_chat_streams_cited_answer_and_opens_passage(page) -> None:  # type: ign
     assert "active" in (target.get_attribute("class") or "")
 
 
+def test_an_example_question_fills_the_question_box(page, web_env) -> None:  # type: ignore[no-untyped-def]
+    from rag.web_handlers import example_questions
+
+    titles = [a.title for a in web_env["service"].articles()]
+    first = example_questions(titles)[0]
+    page.locator("#examples").get_by_text(first).click()
+    page.wait_for_function("q => document.querySelector('#question textarea').value === q", arg=first)
+
+
 def test_follow_up_shows_rewritten_question(page) -> None:  # type: ignore[no-untyped-def]
     ask(page, "青川马拉松有多少人报名？", 1)
     ask(page, "它什么时候开跑？", 2)
@@ -303,6 +312,7 @@ def test_library_table_is_searchable_and_sortable(page) -> None:  # type: ignore
         rows = table.locator(".virtual-row, tbody tr").all_inner_texts()
         return [r.split("\n")[0] for r in rows if r.strip()]
 
+    assert table.locator("input.search-input").get_attribute("placeholder") == "搜索标题、来源…"
     table.locator("input.search-input").fill("苹果")
     page.wait_for_function("() => !document.querySelector('#articles').innerText.includes('evil.txt')")
     assert titles() == ["岭南镇苹果喜获丰收"]

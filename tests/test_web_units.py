@@ -306,7 +306,7 @@ def test_ingest_handler_reports_each_upload_into_a_new_archive(service, tmp_path
     from rag.web_handlers import Handlers
 
     h = Handlers(service)
-    assert h.titles() == []
+    assert h.titles() == [] and h.examples().visible is False
     good = tmp_path / "gradio-cache" / "大桥.txt"
     good.parent.mkdir()
     good.write_text("青川跨江大桥合龙\n\n2025-08-08\n\n本报讯 大桥全长3.2公里，总投资27亿元。", encoding="utf-8")
@@ -325,6 +325,9 @@ def test_ingest_handler_reports_each_upload_into_a_new_archive(service, tmp_path
     uploads = Path(service.settings.index_dir) / "uploads"
     assert sorted(p.name for p in uploads.iterdir()) == ["大桥.txt", "稿件.d"]
     assert {a.title for a in service.articles()} == {"青川跨江大桥合龙", "岭南镇苹果丰收"}
+    examples = h.examples()  # the example questions now come from the new archive
+    assert examples.visible is True
+    assert sorted(q for (q,) in examples.raw_samples) == ["岭南镇苹果丰收是怎么回事？", "青川跨江大桥合龙是怎么回事？"]
 
     again = h.ingest([str(good)])["files"][0]
     assert again["status"] == "unchanged" and again["label"] == "未变"
