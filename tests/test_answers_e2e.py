@@ -83,3 +83,17 @@ def test_brief_on_the_coal_story_carries_its_key_figures_each_cited(seed):
         for s in holding:
             assert any(figure in brief.citations[n - 1].text for n in s.citations), s
     assert "## 引用" in brief.markdown and "[1]" in brief.markdown
+
+
+def test_the_list_item_the_question_names_not_its_neighbour(seed):
+    # 建成9座智能化煤矿，54个智能化采掘工作面，4座煤矿实现5G入井: the model tends to say 9座
+    answer = seed.ask("柳林县有几座煤矿的5G信号已经通到了井下？")
+    assert not answer.refused, answer.draft
+    assert "4座" in answer.answer and "9座" not in answer.answer, answer.answer
+    assert any("5G入井" in c.text for c in answer.citations)
+
+
+def test_a_date_from_another_numbered_meeting_is_refused(seed):
+    # the page dates the 四届三十四次 chair meeting; the 四届四次 session has no date there
+    answer = seed.ask("市政协四届四次会议定在哪一天开幕？")
+    assert answer.refused, answer.answer
