@@ -24,6 +24,7 @@ from . import cite, prompts
 from .answer import Citation, citation_to_json
 from .chunking import split_sentences
 from .generate import Generator, Message
+from .generate.base import Role
 from .generate.extractive import content_bigrams
 from .textnorm import Quantity, find_quantities, same_quantity
 from .types import Article, Passage
@@ -189,7 +190,7 @@ def _is_extractive(generator: Generator | None) -> bool:
     return generator is None or getattr(generator, "name", "") == "extractive"
 
 
-def _generate(generator: Generator, messages: list[tuple[str, str]], max_tokens: int) -> str:
+def _generate(generator: Generator, messages: list[tuple[Role, str]], max_tokens: int) -> str:
     return generator.generate([Message(r, c) for r, c in messages], max_tokens=max_tokens)
 
 

@@ -62,7 +62,7 @@ class BM25Index:
         self.ids = ids  # int64, bm25 document position -> passage id
 
     @classmethod
-    def build(cls, ids: Sequence[int], token_lists: Sequence[list[str]]) -> BM25Index:
+    def build(cls, ids: Sequence[int] | np.ndarray, token_lists: Sequence[list[str]]) -> BM25Index:
         bm25s = _bm25s()
         id_array = np.asarray(ids, dtype=np.int64)
         if len(id_array) == 0:

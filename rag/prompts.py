@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from .generate.base import Role
 from .types import Hit
 
 REFUSAL = "资料中没有相关信息。"
@@ -48,13 +49,13 @@ def format_passages(hits: Sequence[Hit]) -> str:
     return "\n".join(blocks)
 
 
-def answer_messages(question: str, hits: Sequence[Hit]) -> list[tuple[str, str]]:
+def answer_messages(question: str, hits: Sequence[Hit]) -> list[tuple[Role, str]]:
     """(role, content) pairs of the answer prompt."""
     user = ANSWER_USER.format(passages=format_passages(hits), question=question)
     return [("system", ANSWER_SYSTEM), ("user", user)]
 
 
-def rewrite_messages(question: str, history: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
+def rewrite_messages(question: str, history: Sequence[tuple[str, str]]) -> list[tuple[Role, str]]:
     """(role, content) pairs asking for a standalone version of a follow-up question."""
     lines = [f"{'用户' if role == 'user' else '助手'}：{text}" for role, text in history[-6:]]
     user = REWRITE_USER.format(history="\n".join(lines), question=question)
@@ -109,12 +110,12 @@ def numbered(items: Sequence[tuple[int, str, str | None, str]]) -> str:
 
 def summary_messages(
     items: Sequence[tuple[int, str, str | None, str]], sentences: str = "2到5"
-) -> list[tuple[str, str]]:
+) -> list[tuple[Role, str]]:
     user = SUMMARY_USER.format(passages=numbered(items), sentences=sentences)
     return [("system", SUMMARY_SYSTEM.format(sentences=sentences)), ("user", user)]
 
 
-def merge_messages(points: Sequence[str]) -> list[tuple[str, str]]:
+def merge_messages(points: Sequence[str]) -> list[tuple[Role, str]]:
     text = "\n".join(p.replace("<points>", "〈points〉").replace("</points>", "〈/points〉")
                      for p in points)
     return [("system", MERGE_SYSTEM), ("user", MERGE_USER.format(points=text))]
@@ -122,6 +123,6 @@ def merge_messages(points: Sequence[str]) -> list[tuple[str, str]]:
 
 def brief_messages(
     topic: str, items: Sequence[tuple[int, str, str | None, str]]
-) -> list[tuple[str, str]]:
+) -> list[tuple[Role, str]]:
     user = BRIEF_USER.format(topic=_defang(topic), passages=numbered(items))
     return [("system", BRIEF_SYSTEM), ("user", user)]

@@ -67,14 +67,15 @@ class Service:
         if self._generator is None:
             s = self.settings
             model = s.generator_model or None
-            options: dict[str, Any] = {
+            by_backend: dict[str, dict[str, Any]] = {
                 "llama.cpp": {"model": model, "n_ctx": s.n_ctx, "threads": s.threads},
                 "transformers": {"model": model, "threads": s.threads, "n_ctx": s.n_ctx},
                 "openai": {"base_url": s.openai_base_url or None, "model": model,
                            "api_key_env": s.openai_api_key_env,
                            "timeout": float(s.generation_timeout)},
                 "extractive": {},
-            }[s.generator]
+            }
+            options = by_backend[s.generator]
             self._generator = make_generator(s.generator, **options)
         return self._generator
 
@@ -137,7 +138,7 @@ class Service:
         s = self.settings
         if not question.strip():
             raise ValueError("the question is empty")
-        day = dt.date.fromisoformat(parse_date(as_of)) if as_of else self.latest_date()
+        day = dt.date.fromisoformat(parse_date(as_of) or "") if as_of else self.latest_date()
 
         def search(query: str, since: str | None, until: str | None) -> list[Hit]:
             return self.search(query, k=s.answer_k, since=since, until=until)

@@ -56,7 +56,7 @@ class FaissIndex:
         if allowed is not None:
             if len(allowed) == 0:
                 return []
-            params = faiss.SearchParameters(
+            params = faiss.SearchParameters(  # type: ignore[call-arg]
                 sel=faiss.IDSelectorBatch(np.asarray(allowed, dtype=np.int64))
             )
         scores, ids = self._index.search(q, min(k, len(self)), params=params)  # type: ignore[attr-defined]
@@ -67,7 +67,7 @@ class FaissIndex:
 
         path = Path(path)
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        faiss.write_index(self._index, str(tmp))
+        faiss.write_index(self._index, str(tmp))  # type: ignore[call-overload]
         os.replace(tmp, path)
 
     @classmethod
