@@ -7,9 +7,11 @@ briefs, the library) share it: an answer never sees half an ingest.
 """
 
 import queue
+import shutil
 import tempfile
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -36,6 +38,7 @@ EXAMPLE_QUESTIONS = {
     "沙溪河流域综合治理工程全面开工": "沙溪河流域水环境综合治理工程计划总共投入多少资金？",
 }
 
+KEEP_DOWNLOADS = 20  # Markdown files kept for download
 TABLE_HEADERS = ["标题", "日期", "来源", "段落", "字数", "ID"]
 
 def user_errors() -> tuple[type[BaseException], ...]:
@@ -113,7 +116,10 @@ class Handlers:
     def __init__(self, service: "Service") -> None:
         self.service = service
         self.lock = ReadWriteLock()
+        # Brief and summary Markdown files to download: Gradio copies each into its own
+        # cache when it is offered, so only the newest few are kept, and none after exit.
         self.downloads = Path(tempfile.mkdtemp(prefix="rag-downloads-"))
+        weakref.finalize(self, shutil.rmtree, self.downloads, True)
 
     # ---------------------------------------------------------------- helpers
     def _has_archive(self) -> bool:
@@ -305,6 +311,9 @@ class Handlers:
         name = safe_filename(f"{kind}-{(result.topic or '')[:30]}-{stamp}.md")
         path = self.downloads / name
         path.write_text(result.markdown, encoding="utf-8")
+        older = sorted(self.downloads.glob("*.md"), key=lambda p: p.stat().st_mtime_ns)
+        for old in older[:-KEEP_DOWNLOADS]:
+            old.unlink(missing_ok=True)
         return html, gr.DownloadButton(value=str(path), visible=True, label=f"下载 Markdown（{name}）")
 
     def _brief_error(self, message: str) -> tuple[str, Any]:

@@ -369,3 +369,28 @@ def test_archive_lock_lets_readers_share_and_writers_wait() -> None:
         t.join(2)
     # the writer waited for r1, and r3 (arriving while the writer waited) for the writer
     assert events[3:] == ["r1 out", "write", "r3 in", "r3 out"]
+
+
+def test_brief_downloads_keep_only_the_newest_files(service) -> None:  # type: ignore[no-untyped-def]
+    import gradio as gr
+
+    from rag.web_handlers import KEEP_DOWNLOADS, Handlers
+
+    h = Handlers(service)
+    c = _citation()
+    for n in range(KEEP_DOWNLOADS + 5):
+        brief = Brief(topic=f"主题{n}", since=None, until=None,
+                      sections=(Section("进展", None, None, ("a",), (BriefSentence("完成85%。", (1,), True),)),),
+                      citations=(c,), articles=("a",), markdown=f"# 主题{n}\n")
+        _, button = h._brief_outputs(brief, "简报", gr)
+    files = sorted(p.name for p in h.downloads.glob("*.md"))
+    assert len(files) == KEEP_DOWNLOADS
+    newest = next(h.downloads.glob(f"简报-主题{KEEP_DOWNLOADS + 4}-*.md"))
+    assert newest.read_text(encoding="utf-8") == f"# 主题{KEEP_DOWNLOADS + 4}\n" and button.visible
+    assert not any(name.startswith("简报-主题0-") for name in files)
+    folder = h.downloads
+    del h
+    import gc
+
+    gc.collect()
+    assert not folder.exists()  # nothing left behind once the app is gone
