@@ -364,11 +364,11 @@ def check_support(
 @dataclass(frozen=True)
 class Anchors:
     """What a question itself states and its answer must be about: numbers and ordinals
-    (四届四次, 60岁以上), quoted names and Latin terms (5G).
+    (四届四次, 60岁以上), quoted names and Latin identifiers with a digit (5G, C919).
 
-    Dates are left out, since the sentence answering may say 今年 or give only the day;
-    so are the question's other names, which the answering sentence often leaves to its
-    context (中心有床位18个 answers 岔沟村日间照料中心有多少床位).
+    Dates and years are left out, since the sentence answering may say 今年 or give only
+    the day; so are the question's other names, which the answering sentence often
+    leaves to its context (中心有床位18个 answers 岔沟村日间照料中心有多少床位).
     """
 
     quantities: tuple[Quantity, ...] = ()
@@ -378,16 +378,25 @@ class Anchors:
         return bool(self.quantities or self.names)
 
 
+def _year_like(q: Quantity) -> bool:
+    return q.kind == "number" and q.unit is None and q.value is not None and 1900 <= q.value <= 2100
+
+
 def question_anchors(question: str) -> Anchors:
-    quantities = tuple(q for q in find_quantities(question) if q.kind != "date")
+    quantities = tuple(
+        q for q in find_quantities(question) if q.kind != "date" and not _year_like(q)
+    )
     names: list[str] = []
     for m in _QUOTED.finditer(question):
         written = next(g for g in m.groups() if g is not None).strip()
         if normalize(written):
             names.append(normalize(written))
     for m in _LATIN.finditer(fold(question)):
-        if len(m.group()) >= 2 and not _is_measure(question[m.start() : m.end()]):
-            names.append(m.group())
+        # Only identifiers with a digit (5G, C919): GDP or AI is often written out in
+        # Chinese (地区生产总值) where the answer comes from.
+        token = m.group()
+        if any(c.isdigit() for c in token) and not _is_measure(question[m.start() : m.end()]):
+            names.append(token)
     return Anchors(quantities, tuple(dict.fromkeys(names)))
 
 
