@@ -289,3 +289,17 @@ def test_markers_go_before_closing_punctuation_but_not_inside_brackets():
     assert with_markers("他说：“产量增长了。”", [1]) == "他说：“产量增长了[1]。”"
     assert with_markers("见（附件）。", [3]) == "见（附件）[3]。"
     assert with_markers("DTIME（f（n））", [2]) == "DTIME（f（n））[2]"
+
+
+def test_question_anchors_are_the_numbers_and_identifiers_an_answer_must_be_about() -> None:
+    from rag.cite import question_anchors, states_anchors
+
+    meeting = question_anchors("县人大五届二次会议哪一天开幕？")
+    assert [q.text for q in meeting.quantities] == ["五届", "二次"]
+    assert states_anchors(meeting, "会议要求认真筹备五届二次会议。")
+    assert not states_anchors(meeting, "县人大常委会召开五届二十一次主任会议。")  # 二次 is not 二十一次
+    assert question_anchors("几座煤矿实现了5G入井？").names == ("5g",)
+    assert states_anchors(question_anchors("60岁以上老人有多少？"), "全市60周岁及以上老年人口近57万人")
+    # years, dates and letters-only abbreviations pin nothing down
+    assert not question_anchors("2025青川马拉松2024年GDP是多少？")
+    assert not question_anchors("3月5日开幕的会议由谁主持？")
