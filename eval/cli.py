@@ -2,7 +2,7 @@
 
     rag eval retrieval --data FILE... [--retrievers bm25,dense,hybrid] [--limit N] --out DIR
     rag eval qa --data FILE... [--mode corpus|reading] [--index DIR] [--limit N]
-                [--generator NAME] --out DIR
+                [--generator NAME | --replay RUN_DIR] --out DIR
     rag eval summary --data FILE... [--index DIR] [--limit N] --out DIR
     rag eval compare DIR_A DIR_B
 
@@ -178,13 +178,19 @@ def _ingest(service: Any, path: Path, n: int, quiet: bool) -> None:
 def run_qa(args: argparse.Namespace, make_service: MakeService = _default_service) -> dict[str, Any]:
     if args.index and args.mode:
         raise DataError("--index asks the questions of that index; --mode does not apply")
+    replay = getattr(args, "replay", None)
+    if replay and (args.index or args.mode != "reading"):
+        raise DataError("--replay re-checks a reading run's drafts: use it with --mode reading")
+    drafts = qa.recorded_drafts(replay) if replay else None
     mode = "index" if args.index else args.mode or "corpus"
     items = [it for it in load_many(args.data, ("qa",)) if isinstance(it, QAItem)]
     selection = sample(items, args.limit, args.seed)
     out = Path(args.out)
     index_dir = Path(args.index) if args.index else out / "pool-index"
     settings = _settings(args, index_dir=index_dir, generator=args.generator)
-    extra = {"index": str(index_dir.resolve())} if mode == "index" else {}
+    extra: dict[str, Any] = {"index": str(index_dir.resolve())} if mode == "index" else {}
+    if replay:
+        extra["replay"] = str(Path(replay).resolve())
     identity = _identity(args, "qa", mode, settings, RESULT_SETTINGS + ANSWER_SETTINGS, **extra)
     log = ItemLog(out, identity, fresh=args.fresh)
     if args.fresh and mode == "corpus":
@@ -193,7 +199,7 @@ def run_qa(args: argparse.Namespace, make_service: MakeService = _default_servic
     try:
         asker: qa.Asker
         if mode == "reading":
-            asker = qa.ReadingAsker(service)
+            asker = qa.ReadingAsker(service, drafts)
         else:
             if mode == "corpus":
                 n_pool = retrieval.write_pool(items, out / "pool.jsonl")
@@ -296,6 +302,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "reading: each question sees only its own passages")
     p.add_argument("--index", metavar="DIR", help="ask an existing index instead")
     p.add_argument("--generator", choices=GENERATORS, help="answer backend (default: settings)")
+    p.add_argument("--replay", metavar="RUN_DIR", type=Path,
+                   help="no model: re-check the drafts a reading run recorded in RUN_DIR "
+                        "with today's verification (same --data, --limit, --seed)")
 
     p = sub.add_parser("summary", parents=[run], help="summaries of articles, briefs of topics")
     p.add_argument("--index", metavar="DIR", help="index that brief items are briefed from")

@@ -13,16 +13,20 @@ Three ways to ask:
 from __future__ import annotations
 
 import datetime as dt
+import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 from rag import answer as answer_mod
 from rag.answer import Answer
+from rag.generate import Generator, Message
+from rag.generate.base import JoinedGenerate
 from rag.service import Service
 
 from . import textmetrics as tm
-from .data import QAItem
+from .data import DataError, QAItem
 from .metrics import citation_precision_one, latency, mean_defined, refusal_rates
 from .reading import ItemPassages
 from .retrieval import METRICS as RETRIEVAL_METRICS
@@ -90,21 +94,64 @@ class CorpusAsker(Asker):
         return _text_key(text, item)
 
 
+class RecordedDraft(JoinedGenerate):
+    """A "model" that writes the draft a previous run recorded for the question."""
+
+    name = "replay"
+
+    def __init__(self, draft: str) -> None:
+        self.draft = draft
+
+    def stream(self, messages: Sequence[Message], *, max_tokens: int, temperature: float = 0.0,
+               stop: Sequence[str] | None = None) -> Iterator[str]:
+        yield self.draft
+
+
+def recorded_drafts(run_dir: Path) -> dict[str, str]:
+    """Item id → the model's draft, from a finished qa run's `items.jsonl`."""
+    path = Path(run_dir) / "items.jsonl"
+    if not path.is_file():
+        raise DataError(f"{path}: no such file; --replay takes the --out folder of a qa run")
+    drafts: dict[str, str] = {}
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if line.strip():
+            try:
+                record = json.loads(line)
+                drafts[str(record["id"])] = str(record.get("draft") or "")
+            except (ValueError, KeyError, TypeError) as exc:
+                raise DataError(f"{path}:{n}: not an item record ({exc})") from exc
+    return drafts
+
+
 class ReadingAsker(Asker):
-    """Asks each question of its own passages only (see `eval.reading`)."""
+    """Asks each question of its own passages only (see `eval.reading`).
+
+    With `drafts` (see `recorded_drafts`) the model is not run: each question gets the
+    draft recorded for it, so a change to verification or refusal is measured in
+    seconds on the very same model output.
+    """
 
     mode = "reading"
 
-    def __init__(self, service: Service) -> None:
+    def __init__(self, service: Service, drafts: dict[str, str] | None = None) -> None:
         s = service.settings
         self.service = service
+        self.drafts = drafts
         self.passages = ItemPassages(service.embedder, s.chunk_size, s.chunk_overlap, s.answer_k, s.rrf_k)
+
+    def _generator(self, item: QAItem) -> Generator:
+        if self.drafts is None:
+            return self.service.generator
+        if item.id not in self.drafts:
+            raise DataError(f"item {item.id} has no recorded draft; replay with the run's "
+                            f"--data, --limit and --seed")
+        return RecordedDraft(self.drafts[item.id])
 
     def __call__(self, item: QAItem) -> Asked:
         s = self.service.settings
         day = question_date(item)
         answer = answer_mod.ask(
-            item.question, self.passages.search_for(item), self.service.generator,
+            item.question, self.passages.search_for(item), self._generator(item),
             as_of=dt.date.fromisoformat(day) if day else None, min_score=s.refuse_below,
             max_tokens=s.max_answer_tokens,
         )

@@ -88,7 +88,7 @@ REPLIES = [
 
 def qa_args(out, **kw):
     values = dict(data=[QA], mode="reading", index=None, limit=None, seed=0, generator=None,
-                  out=out, config=None, fresh=False, quiet=True)
+                  out=out, config=None, fresh=False, quiet=True, replay=None)
     values.update(kw)
     return argparse.Namespace(**values)
 
@@ -119,6 +119,30 @@ def test_eval_qa_reading_scores_answers_citations_and_refusals(fake_models, tmp_
     assert items["q1"]["prediction"] == "2号线土建工程已完成85%。"
     report = (out / "report.md").read_text(encoding="utf-8")
     assert "Items to read" in report and "q4" in report and (out / "answers.png").exists()
+
+
+def test_replay_rechecks_recorded_drafts_without_the_model(fake_models, tmp_path):
+    first = tmp_path / "qa"
+    before = eval_cli.run_qa(qa_args(first), scripted(ScriptedGenerator(*REPLIES), tmp_path))
+    no_model = ScriptedGenerator()  # any call would fail: there are no replies
+    again = eval_cli.run_qa(qa_args(tmp_path / "replay", replay=first), scripted(no_model, tmp_path))
+    assert no_model.prompts == []
+    assert again["answer"] == before["answer"] and again["refusal"] == before["refusal"]
+    assert [r["answer"] for r in read_items(tmp_path / "replay")] == [r["answer"] for r in read_items(first)]
+
+    # a draft is what gets checked: an empty one is a refusal
+    records = read_items(first)
+    records[0]["draft"] = ""
+    (first / "items.jsonl").write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records),
+                                       encoding="utf-8")
+    changed = eval_cli.run_qa(qa_args(tmp_path / "replay2", replay=first), scripted(no_model, tmp_path))
+    assert changed["answer"]["accuracy"] == pytest.approx(3 / 5)
+    assert read_items(tmp_path / "replay2")[0]["refused"]
+
+    with pytest.raises(DataError, match="--mode reading"):
+        eval_cli.run_qa(qa_args(tmp_path / "x", mode=None, replay=first), scripted(no_model, tmp_path))
+    with pytest.raises(DataError, match="no such file"):
+        eval_cli.run_qa(qa_args(tmp_path / "y", replay=tmp_path / "nothing"), scripted(no_model, tmp_path))
 
 
 class Interrupting(ScriptedGenerator):
