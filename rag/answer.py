@@ -56,6 +56,10 @@ class Citation:
 
 @dataclass(frozen=True)
 class AnswerSentence:
+    """One sentence of the model's draft after checking. `reattached` means it differs
+    from the draft: a citation was moved or added, or the figure of the list item the
+    question names replaced the one the model took."""
+
     text: str
     citations: tuple[int, ...]
     supported: bool
