@@ -235,8 +235,9 @@ def anchored(question: str, text: str, citations: Sequence[int], hits: Sequence[
     """`text` checked against what the question pins down (see `cite.question_anchors`).
 
     Each figure of the answer must come from a source sentence that, with the sentence
-    before it and the article's title, states the question's own numbers and terms:
-    2024年12月27日 from 召开四届三十四次主席会议 does not answer when 四届四次会议 opens.
+    before it and the article's title and date, states the question's own numbers,
+    dates and terms: 2024年12月27日 from 召开四届三十四次主席会议 does not answer when
+    四届四次会议 opens, nor 四届四次会 (being prepared) what met on 12月27日.
     Within that sentence, if the figure's clause lacks them and exactly one other figure
     of the same measure has them, the model read the wrong item of a list and that
     figure is put in its place. Returns None when no cited sentence fits the question.
@@ -259,7 +260,8 @@ def anchored(question: str, text: str, citations: Sequence[int], hits: Sequence[
                     continue
                 seen = True
                 before = body[spans[i - 1][0] : spans[i - 1][1]] if i else ""
-                if not cite.states_anchors(anchors, f"{hit.title}\n{before}{sentence}"):
+                context = f"{hit.title}\n{hit.published or ''}\n{before}{sentence}"
+                if not cite.states_anchors(anchors, context):
                     continue
                 fits = True
                 windows = _figure_windows(sentence)

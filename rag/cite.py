@@ -363,12 +363,13 @@ def check_support(
 
 @dataclass(frozen=True)
 class Anchors:
-    """What a question itself states and its answer must be about: numbers and ordinals
-    (四届四次, 60岁以上), quoted names and Latin identifiers with a digit (5G, C919).
+    """What a question itself states and its answer must be about: numbers, ordinals and
+    dates with a month (四届四次, 60岁以上, 12月27日), quoted names and Latin identifiers
+    with a digit (5G, C919).
 
-    Dates and years are left out, since the sentence answering may say 今年 or give only
-    the day; so are the question's other names, which the answering sentence often
-    leaves to its context (中心有床位18个 answers 岔沟村日间照料中心有多少床位).
+    Years are left out, since the sentence answering may say 今年 (a date given as 27日
+    still matches 12月27日); so are the question's other names, which the answering
+    sentence often leaves to its context (中心有床位18个 answers 岔沟村日间照料中心有多少床位).
     """
 
     quantities: tuple[Quantity, ...] = ()
@@ -384,7 +385,8 @@ def _year_like(q: Quantity) -> bool:
 
 def question_anchors(question: str) -> Anchors:
     quantities = tuple(
-        q for q in find_quantities(question) if q.kind != "date" and not _year_like(q)
+        q for q in find_quantities(question)
+        if not _year_like(q) and (q.kind != "date" or (q.date is not None and q.date[1] is not None))
     )
     names: list[str] = []
     for m in _QUOTED.finditer(question):

@@ -197,8 +197,9 @@ MINES = [
     ("北原县矿井智能化", "2025-03-01",
      "截至目前，北原县建成12座智能化矿井，38个智能化工作面，5座矿井实现5G入井。"
      "全县60周岁及以上老年人口近8万人，占总人口的18.2%，65周岁及以上老年人口近5万人，占总人口的12.4%。"),
-    ("县人大常委会召开主任会议", "2025-03-02",
-     "3月2日，县人大常委会召开五届二十一次主任会议。会议要求认真筹备五届二次会议。"),
+    ("县人大常委会召开主任会议", "2025-03-03",
+     "3月2日，县人大常委会召开五届二十一次主任会议。会议听取了各专门委员会的工作汇报。"
+     "会议要求认真筹备五届二次会议。"),
 ]
 
 
@@ -225,6 +226,14 @@ def test_a_figure_from_a_sentence_about_another_numbered_event_is_refused():
     gen = ScriptedGenerator("3月2日[2]。")
     answer = ask("县人大常委会五届二十一次主任会议是哪一天召开的？", search_returning(make_hits(MINES)), gen)
     assert not answer.refused and answer.answer == "3月2日[2]。"
+    # and a number from the sentence about the session being prepared does not say
+    # what met on 3月2日
+    gen = ScriptedGenerator("五届二次主任会议[2]。")
+    answer = ask("县人大常委会3月2日召开的是第几次主任会议？", search_returning(make_hits(MINES)), gen)
+    assert answer.refused
+    gen = ScriptedGenerator("五届二十一次主任会议[2]。")
+    answer = ask("县人大常委会3月2日召开的是第几次主任会议？", search_returning(make_hits(MINES)), gen)
+    assert answer.answer == "五届二十一次主任会议[2]。"
 
 
 UNION = [

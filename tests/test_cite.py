@@ -300,6 +300,7 @@ def test_question_anchors_are_the_numbers_and_identifiers_an_answer_must_be_abou
     assert not states_anchors(meeting, "县人大常委会召开五届二十一次主任会议。")  # 二次 is not 二十一次
     assert question_anchors("几座煤矿实现了5G入井？").names == ("5g",)
     assert states_anchors(question_anchors("60岁以上老人有多少？"), "全市60周岁及以上老年人口近57万人")
-    # years, dates and letters-only abbreviations pin nothing down
+    # years and letters-only abbreviations pin nothing down; a day matches its date
     assert not question_anchors("2025青川马拉松2024年GDP是多少？")
-    assert not question_anchors("3月5日开幕的会议由谁主持？")
+    day = question_anchors("3月5日开幕的会议由谁主持？")
+    assert states_anchors(day, "5日上午，会议开幕。") and not states_anchors(day, "4日，会议开幕。")
