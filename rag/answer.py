@@ -280,29 +280,51 @@ def anchored(question: str, text: str, citations: Sequence[int], hits: Sequence[
     return result
 
 
-def _title_answer(question: str, hits: Sequence[Hit], min_overlap: float = 0.5) -> _Kept | None:
-    """For a question asking for a title: the 《…》 in the passage sentence closest to it.
+_TITLE = re.compile(r"《([^》]{2,40})》")
 
-    Small models answer such questions with the sentence around the title, or another
-    event; the title itself is a span to quote, not to write. Only a sentence sharing at
-    least `min_overlap` of the question's content bigrams (title excluded) is used.
-    """
+
+def _titled_sentences(question: str, hits: Sequence[Hit]) -> list[tuple[float, tuple[str, ...], int]]:
+    """(share of the question's content bigrams, its 《…》 titles, hit number) for every
+    passage sentence holding a title; the titles themselves are not counted."""
     wanted = content_bigrams(_TITLE_FRAME.sub(" ", question))
+    out: list[tuple[float, tuple[str, ...], int]] = []
     if not wanted:
-        return None
-    best: tuple[float, str, int] | None = None
+        return out
     for n, hit in enumerate(hits, start=1):
         body = hit.passage.text
         for start, end in split_sentences(body):
             sentence = body[start:end]
-            titles = re.findall(r"《([^》]{2,40})》", sentence)
-            if len(titles) != 1:
-                continue
-            rest = sentence.replace(f"《{titles[0]}》", "，")
-            overlap = len(wanted & content_bigrams(rest)) / len(wanted)
-            if overlap >= min_overlap and (best is None or overlap > best[0]):
-                best = (overlap, titles[0], n)
-    return None if best is None else _Kept(f"《{best[1]}》。", (best[2],))
+            titles = tuple(_TITLE.findall(sentence))
+            if titles:
+                rest = _TITLE.sub("，", sentence)
+                out.append((len(wanted & content_bigrams(rest)) / len(wanted), titles, n))
+    return out
+
+
+def _title_answer(question: str, hits: Sequence[Hit], answer: str = "",
+                  min_overlap: float = 0.5, margin: float = 0.2) -> _Kept | None:
+    """The 《…》 of the passage sentence closest to a question that asks for one.
+
+    Small models answer such questions with the sentence around the title, or with the
+    title of another item (随后……快板说唱《凝心聚力向未来》 for the 开场 number); the title
+    is a span to quote, not to write. A sentence with exactly one title and at least
+    `min_overlap` of the question's content bigrams is taken; when `answer` already
+    quotes a title, only if that sentence is closer by `margin` than any sentence
+    holding the answer's title.
+    """
+    sentences = _titled_sentences(question, hits)
+    single = [(o, t[0], n) for o, t, n in sentences if len(t) == 1 and o >= min_overlap]
+    if not single:
+        return None
+    overlap, title, n = max(single, key=lambda x: (x[0], -x[2]))
+    given = set(_TITLE.findall(answer))
+    if given:
+        if title in given:
+            return None
+        floor = max((o for o, t, _ in sentences if given & set(t)), default=0.0)
+        if overlap < floor + margin:
+            return None
+    return _Kept(f"《{title}》。", (n,))
 
 
 def _focus(question: str, kept: _Kept, hits: Sequence[Hit]) -> _Kept:
@@ -399,8 +421,15 @@ def ask(
         sentences += (AnswerSentence(text, kept.citations, True,
                                      s.reattached or text != s.text or kept.citations != s.citations),)
         final.append(kept)
-    if not answers_the_question(standalone, "".join(k.text for k in final)):
+    said = "".join(k.text for k in final)
+    if not answers_the_question(standalone, said):
         final = []
+    elif len(final) == 1 and len(_TITLE.findall(said)) == 1:
+        # the answer names one title: the one said of what the question asks, if another is
+        closer = _title_answer(standalone, hits, said)
+        if closer is not None:
+            final = [closer]
+            sentences = (AnswerSentence(closer.text, closer.citations, True, True),)
     if not final and _ASKED_TITLE.search(standalone):
         title = _title_answer(standalone, hits)
         if title is not None:

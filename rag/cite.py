@@ -259,7 +259,11 @@ def _sentence_facts(text: str) -> _Facts:
         written = next(g for g in m.groups() if g is not None).strip()
         if normalize(written):
             names.setdefault(normalize(written), written)
+    counted = {text[q.end - 1 : q.end] for q in quantities if q.unit in _CLASSIFIERS}
     for name in _tagged_names(text):
+        # 18张床位 is no Mr 张: a "name" that starts with the classifier of a count
+        if name[0] in counted and re.search(rf"[0-9{_CN_NUMERALS}]{re.escape(name)}", text):
+            continue
         names.setdefault(normalize(name), name)
     for m in _LATIN.finditer(fold(text)):
         written = text[m.start() : m.end()]
@@ -274,8 +278,19 @@ def _source(text: str) -> _Source:
     return _Source(norm, fold(text), tuple(find_quantities(text)), _bigrams(norm))
 
 
+# Classifiers of counted things; 个 stands in for any of them (床位18个 is 18张床位).
+_CLASSIFIERS = frozenset("个座家台辆架艘件套项条所栋幢只头棵株场张份处支颗枚块间根片幅首部本篇户")
+
+
+def _same_count(q: Quantity, p: Quantity) -> bool:
+    return (
+        q.kind == p.kind == "number" and q.value == p.value and "个" in (q.unit, p.unit)
+        and q.unit in _CLASSIFIERS and p.unit in _CLASSIFIERS
+    )
+
+
 def _quantity_in(q: Quantity, src: _Source) -> bool:
-    if any(same_quantity(q, p) for p in src.quantities):
+    if any(same_quantity(q, p) or _same_count(q, p) for p in src.quantities):
         return True
     # The same words, even if read differently (三亚, 十一假期), state the same thing. Bare
     # digits are left out: `5` read as 5万元 in a range must not match any other 5.

@@ -265,3 +265,21 @@ def test_a_bare_figure_cites_the_passage_that_says_it_about_the_question():
     gen = ScriptedGenerator("23家。[1]")
     answer = ask("集体合同覆盖了全县多少家企业的骑手？", search_returning(make_hits(UNION)), gen)
     assert answer.answer == "23家[1]。"
+
+
+SHOW = [("县老年大学新春文艺演出", "2025-01-20",
+         "在热烈的开场舞《春到农家》中，县老年大学2025年新春文艺演出拉开帷幕。"
+         "随后，快板《夸家乡》、独唱《我的祖国》、葫芦丝《月光下的凤尾竹》等节目接连登场。")]
+
+
+def test_a_title_from_a_list_gives_way_to_the_one_said_of_what_was_asked():
+    gen = ScriptedGenerator("快板《夸家乡》。[1]")
+    answer = ask("县老年大学新春文艺演出用哪个节目开场？", search_returning(make_hits(SHOW)), gen)
+    assert answer.answer == "《春到农家》[1]。"
+    # the right title, or one of the list asked about, stays
+    gen = ScriptedGenerator("开场舞《春到农家》。[1]")
+    answer = ask("县老年大学新春文艺演出用哪个节目开场？", search_returning(make_hits(SHOW)), gen)
+    assert answer.answer == "开场舞《春到农家》[1]。"
+    gen = ScriptedGenerator("葫芦丝演奏了《月光下的凤尾竹》。[1]")
+    answer = ask("演出中葫芦丝演奏的是什么曲目？", search_returning(make_hits(SHOW)), gen)
+    assert answer.answer == "葫芦丝演奏了《月光下的凤尾竹》[1]。"

@@ -304,3 +304,11 @@ def test_question_anchors_are_the_numbers_and_identifiers_an_answer_must_be_abou
     assert not question_anchors("2025青川马拉松2024年GDP是多少？")
     day = question_anchors("3月5日开幕的会议由谁主持？")
     assert states_anchors(day, "5日上午，会议开幕。") and not states_anchors(day, "4日，会议开幕。")
+
+
+def test_a_count_with_ge_matches_the_same_count_with_another_classifier() -> None:
+    assert check_support("中心设有18张床位。", "中心有休息床位18个，配套建设了厨房。").supported
+    assert not check_support("中心设有19张床位。", "中心有休息床位18个，配套建设了厨房。").supported
+    # only 个 stands in: 18座 is not 18张, and 18个 is not 18人 or 18吨
+    assert not check_support("村里有18座床位。", "村里有18张床位。").supported
+    assert not check_support("仓库有18个。", "仓库有18吨。").supported
