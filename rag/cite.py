@@ -14,7 +14,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from .textnorm import Quantity, find_quantities, fold, normalize, same_quantity
+from .textnorm import CN_NUMERALS, Quantity, find_quantities, fold, normalize, same_quantity
 
 __all__ = [
     "Anchors",
@@ -262,7 +262,7 @@ def _sentence_facts(text: str) -> _Facts:
     counted = {text[q.end - 1 : q.end] for q in quantities if q.unit in _CLASSIFIERS}
     for name in _tagged_names(text):
         # 18张床位 is no Mr 张: a "name" that starts with the classifier of a count
-        if name[0] in counted and re.search(rf"[0-9{_CN_NUMERALS}]{re.escape(name)}", text):
+        if name[0] in counted and re.search(rf"[0-9{CN_NUMERALS}]{re.escape(name)}", text):
             continue
         names.setdefault(normalize(name), name)
     for m in _LATIN.finditer(fold(text)):
@@ -298,11 +298,9 @@ def _quantity_in(q: Quantity, src: _Source) -> bool:
     if len(literal) < 2 or literal.isascii():
         return False
     # 四次 is not in 三十四次: a literal that starts with a numeral must start the number.
-    before = "0-9." + (_CN_NUMERALS if literal[0] in _CN_NUMERALS else "")
+    before = "0-9." + (CN_NUMERALS if literal[0] in CN_NUMERALS else "")
     return re.search(rf"(?<![{before}]){re.escape(literal)}(?![0-9])", src.text) is not None
 
-
-_CN_NUMERALS = "零〇一二两三四五六七八九十百千万亿"
 
 
 # Administrative suffixes a writer adds or drops freely: 柳林县 is 柳林 in the next line.

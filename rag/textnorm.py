@@ -203,8 +203,9 @@ _UNIT_RE = "|".join(re.escape(u) for u in sorted(_UNITS, key=len, reverse=True))
 
 # ---------------------------------------------------------------- the scanner
 
-_CN_CHARS = "零〇一二两三四五六七八九壹贰叁肆伍陆柒捌玖十拾百佰千仟万亿"
-_CN = rf"[{_CN_CHARS}]+(?:点[零〇一二三四五六七八九]+)?"
+# Every character a Chinese numeral is written with.
+CN_NUMERALS = "零〇一二两三四五六七八九壹贰叁肆伍陆柒捌玖十拾百佰千仟万亿"
+_CN = rf"[{CN_NUMERALS}]+(?:点[零〇一二三四五六七八九]+)?"
 _AR = r"[0-9]{1,3}(?:[, ][0-9]{3})+(?![0-9])(?:\.[0-9]+)?|[0-9]+(?:\.[0-9]+)?"
 # A magnitude unless it starts a unit (5千米 is 5 km, not 5000 米 by a different road).
 _MAG = r"(?:[十百千万亿](?![米克瓦卡焦伏帕]))+"
@@ -225,7 +226,7 @@ _SCAN = re.compile(
 # Words that begin with a numeral and a unit-like character but are not quantities.
 _NOT_QUANTITY = ("百度", "千年", "百年", "千斤", "万人空巷", "一度", "十足", "百分百")
 _RANGE_JOIN = re.compile(r"\s*(?:到|至|~|-|—|–)\s*")
-_RANGE_AHEAD = re.compile(rf"{_RANGE_JOIN.pattern}[0-9{_CN_CHARS}]")
+_RANGE_AHEAD = re.compile(rf"{_RANGE_JOIN.pattern}[0-9{CN_NUMERALS}]")
 
 
 @dataclass(frozen=True)
