@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from . import cite, prompts
@@ -231,6 +231,31 @@ def _figure_windows(sentence: str) -> list[tuple[Quantity, str]]:
     return out
 
 
+def _sources_of(figure: Quantity, citations: Sequence[int], hits: Sequence[Hit]) -> Iterator[tuple[str, str]]:
+    """(context, sentence) for each sentence of the cited passages stating `figure`; the
+    context is the article's title and date and the sentence before."""
+    for n in citations:
+        hit = hits[n - 1]
+        body = hit.passage.text
+        spans = split_sentences(body)
+        for i, (start, end) in enumerate(spans):
+            sentence = body[start:end]
+            if cite.states_quantity(figure, sentence):
+                before = body[spans[i - 1][0] : spans[i - 1][1]] if i else ""
+                yield f"{hit.title}\n{hit.published or ''}\n{before}", sentence
+
+
+def _list_item(figure: Quantity, sentence: str, anchors: cite.Anchors) -> str | None:
+    """The figure of `sentence` said of the anchors, to put in place of `figure` when
+    `figure`'s own clause lacks them and exactly one other figure of its measure has them."""
+    windows = _figure_windows(sentence)
+    if any(same_quantity(q, figure) and cite.states_anchors(anchors, w) for q, w in windows):
+        return None
+    others = {q.text for q, w in windows
+              if _same_measure(q, figure) and not same_quantity(q, figure) and cite.states_anchors(anchors, w)}
+    return others.pop() if len(others) == 1 else None
+
+
 def anchored(question: str, text: str, citations: Sequence[int], hits: Sequence[Hit]) -> str | None:
     """`text` checked against what the question pins down (see `cite.question_anchors`).
 
@@ -246,39 +271,18 @@ def anchored(question: str, text: str, citations: Sequence[int], hits: Sequence[
     if not anchors:
         return text
     asked = find_quantities(question)
-    figures = [f for f in find_quantities(text) if not any(same_quantity(f, q) for q in asked)]
     result = text
-    for figure in figures:
-        seen = fits = False
-        for n in citations:
-            hit = hits[n - 1]
-            body = hit.passage.text
-            spans = split_sentences(body)
-            for i, (start, end) in enumerate(spans):
-                sentence = body[start:end]
-                if not cite.states_quantity(figure, sentence):
-                    continue
-                seen = True
-                before = body[spans[i - 1][0] : spans[i - 1][1]] if i else ""
-                context = f"{hit.title}\n{hit.published or ''}\n{before}{sentence}"
-                if not cite.states_anchors(anchors, context):
-                    continue
-                fits = True
-                windows = _figure_windows(sentence)
-                if any(same_quantity(q, figure) and cite.states_anchors(anchors, w) for q, w in windows):
-                    break
-                others = {q.text: q for q, w in windows
-                          if _same_measure(q, figure) and not same_quantity(q, figure)
-                          and cite.states_anchors(anchors, w)}
-                if len(others) == 1 and figure.text in result:
-                    result = result.replace(figure.text, next(iter(others)), 1)
-                break
-            if fits:
-                break
-        if seen and not fits:
+    for figure in find_quantities(text):
+        if any(same_quantity(figure, q) for q in asked):
+            continue
+        sources = list(_sources_of(figure, citations, hits))
+        fitting = [s for context, s in sources if cite.states_anchors(anchors, context + s)]
+        if sources and not fitting:
             return None
+        item = _list_item(figure, fitting[0], anchors) if fitting else None
+        if item is not None:
+            result = result.replace(figure.text, item, 1)
     return result
-
 
 _TITLE = re.compile(r"《([^》]{2,40})》")
 
