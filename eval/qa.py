@@ -13,7 +13,6 @@ Three ways to ask:
 from __future__ import annotations
 
 import datetime as dt
-import json
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -29,6 +28,7 @@ from . import textmetrics as tm
 from .data import DataError, QAItem
 from .metrics import citation_precision_one, latency, mean_defined, refusal_rates
 from .reading import ItemPassages
+from .records import ITEMS, parse_items
 from .retrieval import METRICS as RETRIEVAL_METRICS
 from .retrieval import passage_key, rank_scores
 
@@ -109,18 +109,11 @@ class RecordedDraft(JoinedGenerate):
 
 def recorded_drafts(run_dir: Path) -> dict[str, str]:
     """Item id → the model's draft, from a finished qa run's `items.jsonl`."""
-    path = Path(run_dir) / "items.jsonl"
+    path = Path(run_dir) / ITEMS
     if not path.is_file():
         raise DataError(f"{path}: no such file; --replay takes the --out folder of a qa run")
-    drafts: dict[str, str] = {}
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if line.strip():
-            try:
-                record = json.loads(line)
-                drafts[str(record["id"])] = str(record.get("draft") or "")
-            except (ValueError, KeyError, TypeError) as exc:
-                raise DataError(f"{path}:{n}: not an item record ({exc})") from exc
-    return drafts
+    records = parse_items(path.read_text(encoding="utf-8"), path)
+    return {key: str(r.get("draft") or "") for key, r in records.items()}
 
 
 class ReadingAsker(Asker):

@@ -20,6 +20,20 @@ ITEMS = "items.jsonl"
 RUN = "run.json"
 
 
+def parse_items(text: str, path: Path, hint: str = "") -> dict[str, dict[str, Any]]:
+    """The records of an `items.jsonl` text by id; a bad line is an error naming it."""
+    done: dict[str, dict[str, Any]] = {}
+    for n, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+            done[str(record["id"])] = record
+        except (ValueError, KeyError, TypeError):
+            raise DataError(f"{path}:{n}: not an item record{hint}") from None
+    return done
+
+
 class ItemLog:
     """`out/items.jsonl`: finished items by id, and appending new ones."""
 
@@ -56,16 +70,7 @@ class ItemLog:
             with self.path.open("r+b") as fh:
                 fh.truncate(end)
             data = data[:end]
-        done: dict[str, dict[str, Any]] = {}
-        for n, line in enumerate(data.decode("utf-8").splitlines(), start=1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError:
-                raise DataError(f"{self.path}:{n}: not valid JSON; use --fresh to start over") from None
-            done[str(record["id"])] = record
-        return done
+        return parse_items(data.decode("utf-8"), self.path, "; use --fresh to start over")
 
     def append(self, record: dict[str, Any]) -> None:
         line = json.dumps(record, ensure_ascii=False) + "\n"
