@@ -193,6 +193,11 @@ def test_the_newest_figure_or_an_unrelated_newer_one_changes_nothing():
     assert answer.answer == "北原县苹果种植面积达42.6万亩[1]。"
 
 
+def asked(question, draft, rows):
+    """ask() over `rows` with a model that writes `draft`."""
+    return ask(question, search_returning(make_hits(rows)), ScriptedGenerator(draft))
+
+
 MINES = [
     ("北原县矿井智能化", "2025-03-01",
      "截至目前，北原县建成12座智能化矿井，38个智能化工作面，5座矿井实现5G入井。"
@@ -204,35 +209,28 @@ MINES = [
 
 
 def test_the_figure_of_the_list_item_the_question_names_replaces_its_neighbour():
-    gen = ScriptedGenerator("北原县有12座矿井实现了5G入井。[1]")
-    answer = ask("北原县有几座矿井的5G信号通到了井下？", search_returning(make_hits(MINES)), gen)
+    answer = asked("北原县有几座矿井的5G信号通到了井下？", "北原县有12座矿井实现了5G入井。[1]", MINES)
     assert not answer.refused
     assert answer.answer == "北原县有5座矿井实现了5G入井[1]。"
     assert answer.sentences[0].reattached  # changed from what the model wrote
-    share = ScriptedGenerator("65岁及以上老人占总人口的18.2%。[1]")
-    answer = ask("北原县65岁以上老人占总人口的比例是多少？", search_returning(make_hits(MINES)), share)
+    answer = asked("北原县65岁以上老人占总人口的比例是多少？", "65岁及以上老人占总人口的18.2%。[1]", MINES)
     assert "12.4%" in answer.answer and "18.2%" not in answer.answer
     # the right item is left alone
-    right = ScriptedGenerator("北原县建成了12座智能化矿井。[1]")
-    answer = ask("北原县建成了几座智能化矿井？", search_returning(make_hits(MINES)), right)
+    answer = asked("北原县建成了几座智能化矿井？", "北原县建成了12座智能化矿井。[1]", MINES)
     assert answer.answer == "北原县建成了12座智能化矿井[1]。"
 
 
 def test_a_figure_from_a_sentence_about_another_numbered_event_is_refused():
-    gen = ScriptedGenerator("3月2日[2]。")
-    answer = ask("县人大五届二次会议哪一天开幕？", search_returning(make_hits(MINES)), gen)
+    answer = asked("县人大五届二次会议哪一天开幕？", "3月2日[2]。", MINES)
     assert answer.refused
     # the same date, asked about the meeting the sentence reports, is answered
-    gen = ScriptedGenerator("3月2日[2]。")
-    answer = ask("县人大常委会五届二十一次主任会议是哪一天召开的？", search_returning(make_hits(MINES)), gen)
+    answer = asked("县人大常委会五届二十一次主任会议是哪一天召开的？", "3月2日[2]。", MINES)
     assert not answer.refused and answer.answer == "3月2日[2]。"
     # and a number from the sentence about the session being prepared does not say
     # what met on 3月2日
-    gen = ScriptedGenerator("五届二次主任会议[2]。")
-    answer = ask("县人大常委会3月2日召开的是第几次主任会议？", search_returning(make_hits(MINES)), gen)
+    answer = asked("县人大常委会3月2日召开的是第几次主任会议？", "五届二次主任会议[2]。", MINES)
     assert answer.refused
-    gen = ScriptedGenerator("五届二十一次主任会议[2]。")
-    answer = ask("县人大常委会3月2日召开的是第几次主任会议？", search_returning(make_hits(MINES)), gen)
+    answer = asked("县人大常委会3月2日召开的是第几次主任会议？", "五届二十一次主任会议[2]。", MINES)
     assert answer.answer == "五届二十一次主任会议[2]。"
 
 
@@ -245,25 +243,21 @@ UNION = [
 
 
 def test_a_title_question_is_answered_with_the_quoted_title_the_model_missed():
-    gen = ScriptedGenerator("县总工会报送的案例入选了省总工会优秀案例。[2]")
-    answer = ask("县总工会入选省级优秀案例的案例标题是什么？", search_returning(make_hits(UNION)), gen)
+    answer = asked("县总工会入选省级优秀案例的案例标题是什么？", "县总工会报送的案例入选了省总工会优秀案例。[2]", UNION)
     assert not answer.refused
     assert answer.answer == "《一纸协议护航千名骑手》[2]。"
     # no sentence about the question holds a title: still a refusal
-    gen = ScriptedGenerator("行业集体合同签订。[1]")
-    answer = ask("县文化馆新编剧目的剧名是什么？", search_returning(make_hits(UNION)), gen)
+    answer = asked("县文化馆新编剧目的剧名是什么？", "行业集体合同签订。[1]", UNION)
     assert answer.refused
 
 
 def test_a_bare_figure_cites_the_passage_that_says_it_about_the_question():
-    gen = ScriptedGenerator("23家。[1]")
-    answer = ask("参加协商的外卖平台及配送服务企业有几家？", search_returning(make_hits(UNION)), gen)
+    answer = asked("参加协商的外卖平台及配送服务企业有几家？", "23家。[1]", UNION)
     assert not answer.refused
     assert answer.answer == "23家[2][1]。"
     assert answer.sentences[0].citations == (2, 1)
     # when the cited passage is the one about the question, nothing is added
-    gen = ScriptedGenerator("23家。[1]")
-    answer = ask("集体合同覆盖了全县多少家企业的骑手？", search_returning(make_hits(UNION)), gen)
+    answer = asked("集体合同覆盖了全县多少家企业的骑手？", "23家。[1]", UNION)
     assert answer.answer == "23家[1]。"
 
 
@@ -273,13 +267,10 @@ SHOW = [("县老年大学新春文艺演出", "2025-01-20",
 
 
 def test_a_title_from_a_list_gives_way_to_the_one_said_of_what_was_asked():
-    gen = ScriptedGenerator("快板《夸家乡》。[1]")
-    answer = ask("县老年大学新春文艺演出用哪个节目开场？", search_returning(make_hits(SHOW)), gen)
+    answer = asked("县老年大学新春文艺演出用哪个节目开场？", "快板《夸家乡》。[1]", SHOW)
     assert answer.answer == "《春到农家》[1]。"
     # the right title, or one of the list asked about, stays
-    gen = ScriptedGenerator("开场舞《春到农家》。[1]")
-    answer = ask("县老年大学新春文艺演出用哪个节目开场？", search_returning(make_hits(SHOW)), gen)
+    answer = asked("县老年大学新春文艺演出用哪个节目开场？", "开场舞《春到农家》。[1]", SHOW)
     assert answer.answer == "开场舞《春到农家》[1]。"
-    gen = ScriptedGenerator("葫芦丝演奏了《月光下的凤尾竹》。[1]")
-    answer = ask("演出中葫芦丝演奏的是什么曲目？", search_returning(make_hits(SHOW)), gen)
+    answer = asked("演出中葫芦丝演奏的是什么曲目？", "葫芦丝演奏了《月光下的凤尾竹》。[1]", SHOW)
     assert answer.answer == "葫芦丝演奏了《月光下的凤尾竹》[1]。"
