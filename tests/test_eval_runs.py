@@ -139,6 +139,16 @@ def test_replay_rechecks_recorded_drafts_without_the_model(fake_models, tmp_path
     assert changed["answer"]["accuracy"] == pytest.approx(3 / 5)
     assert read_items(tmp_path / "replay2")[0]["refused"]
 
+    # a damaged record is named by file and line, for a replay and for a resumed run,
+    # and the run's own results are left as they were
+    lines = (first / "items.jsonl").read_text(encoding="utf-8").splitlines()
+    (first / "items.jsonl").write_text("\n".join([lines[0], "[1, 2]", *lines[2:]]) + "\n", encoding="utf-8")
+    with pytest.raises(DataError, match=r"items.jsonl:2: not an item record$"):
+        eval_cli.run_qa(qa_args(tmp_path / "replay3", replay=first), scripted(no_model, tmp_path))
+    with pytest.raises(DataError, match=r"items.jsonl:2: not an item record; use --fresh"):
+        eval_cli.run_qa(qa_args(first), scripted(no_model, tmp_path))
+    assert (first / "items.jsonl").read_text(encoding="utf-8").splitlines()[1] == "[1, 2]"
+
     with pytest.raises(DataError, match="--mode reading"):
         eval_cli.run_qa(qa_args(tmp_path / "x", mode=None, replay=first), scripted(no_model, tmp_path))
     with pytest.raises(DataError, match="no such file"):
