@@ -5,7 +5,7 @@ The app itself lives in `rag.web` (so the installed `rag serve` command runs the
 
 import sys
 
-from rag.web import main
+from rag.web.app import main
 
 if __name__ == "__main__":
     sys.exit(main())

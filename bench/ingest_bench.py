@@ -51,7 +51,7 @@ def child_ingest(index: str, data: str) -> None:
     print(json.dumps({
         "seconds": seconds, "added": len(report.added), "unchanged": len(report.unchanged),
         "embedded": report.passages_embedded,
-        "passages": service.store().counts()["passages"],
+        "passages": service.stats()["passages"],
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }))
 

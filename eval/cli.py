@@ -23,7 +23,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from rag.config import Settings
+from rag.config import GENERATORS, SEARCH_MODES, Settings
+from rag.errors import GenerationError, RagError
 
 from . import compare as cmp
 from . import qa, report, retrieval, summaries
@@ -31,7 +32,6 @@ from .data import BriefItem, DataError, Item, QAItem, SummaryItem, load_many, sa
 from .records import ItemLog, reset_dir
 
 MakeService = Callable[[Settings], Any]
-GENERATORS = ("llama.cpp", "transformers", "openai", "extractive")
 # Settings that decide results: a resumed run must use the same ones.
 RESULT_SETTINGS = ("embedding_model", "chunk_size", "chunk_overlap", "candidates", "rrf_k",
                    "max_per_article")
@@ -76,7 +76,6 @@ def _run_items(
 ) -> None:
     from tqdm import tqdm
 
-    from rag.generate import GenerationError
 
     pending = [it for it in selection if it.id not in log.done or "error" in log.done[it.id]]
     bar = tqdm(total=len(selection), initial=len(selection) - len(pending), desc=desc,
@@ -124,12 +123,11 @@ def _finish(
 
 
 def run_retrieval(args: argparse.Namespace, make_service: MakeService = _default_service) -> dict[str, Any]:
-    from rag.retrieve import MODES
 
     retrievers = [r.strip() for r in args.retrievers.split(",") if r.strip()]
-    bad = [r for r in retrievers if r not in MODES]
+    bad = [r for r in retrievers if r not in SEARCH_MODES]
     if bad or not retrievers:
-        raise DataError(f"unknown retriever(s) {', '.join(bad) or '(none)'}; choose from {', '.join(MODES)}")
+        raise DataError(f"unknown retriever(s) {', '.join(bad) or '(none)'}; choose from {', '.join(SEARCH_MODES)}")
     items = [it for it in load_many(args.data, ("qa",)) if isinstance(it, QAItem)]
     if not any(it.passages for it in items):
         raise DataError("no item has passages to pool into an index")
@@ -146,7 +144,7 @@ def run_retrieval(args: argparse.Namespace, make_service: MakeService = _default
     try:
         n_pool = retrieval.write_pool(items, out / "pool.jsonl")
         _ingest(service, out / "pool.jsonl", n_pool, getattr(args, "quiet", False))
-        keys = service.store().article_keys()
+        keys = service.article_keys()
         _run_items(selection, log, lambda it: retrieval.score_item(service, it, retrievers, keys),
                    "retrieval", getattr(args, "quiet", False))
     finally:
@@ -331,11 +329,6 @@ def main(argv: Sequence[str] | None = None, config: str | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
     if getattr(args, "config", None) is None and hasattr(args, "config"):
         args.config = config
-    from rag.config import ConfigError
-    from rag.generate import GenerationError
-    from rag.models import ModelError
-    from rag.store import StoreError
-
     try:
         if args.task == "compare":
             a, b = cmp.load_summary(args.a), cmp.load_summary(args.b)
@@ -344,7 +337,7 @@ def main(argv: Sequence[str] | None = None, config: str | None = None) -> int:
             return 1 if any(r.flag == "regression" for r in rows) else 0
         runner = {"retrieval": run_retrieval, "qa": run_qa, "summary": run_summary}[args.task]
         summary = runner(args)
-    except (DataError, ConfigError, StoreError, ModelError, GenerationError, ValueError) as exc:
+    except RagError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -20,8 +20,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from rag.errors import RagError
 
-class DataError(ValueError):
+
+class DataError(RagError, ValueError):
     """A gold file that cannot be used; the message names the file and line."""
 
 

@@ -73,13 +73,13 @@ def mean_defined(values: Sequence[float | None]) -> float:
 
 def citation_precision_one(pairs: Sequence[tuple[str, str]]) -> float | None:
     """Share of (sentence, cited passage) pairs where the passage supports the sentence
-    (`rag.cite.check_support`: its numbers, dates and names occur in the passage); None
+    (`Service.supports`: its numbers, dates and names occur in the passage); None
     for an answer that cites nothing."""
     if not pairs:
         return None
-    from rag.cite import check_support
+    from rag.service import Service
 
-    return sum(check_support(s, p).supported for s, p in pairs) / len(pairs)
+    return sum(Service.supports(s, p) for s, p in pairs) / len(pairs)
 
 
 def citation_precision(

@@ -4,8 +4,8 @@ Three ways to ask:
 
 - ``corpus``: every item's passages pooled into one fresh index; each question is asked
   of the whole pool through `Service.ask`, so retrieval counts (and is scored too);
-- ``reading``: each question sees only its own passages (`eval.reading`), which tests
-  the reader and its refusals apart from retrieval, as RGB does;
+- ``reading``: each question sees only its own passages (`Service.search_given`), which
+  tests the reader and its refusals apart from retrieval, as RGB does;
 - ``index``: questions asked of an existing index; items with passages are also scored
   for retrieval and citations, by matching retrieved text to their passages.
 """
@@ -18,16 +18,12 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from rag import answer as answer_mod
-from rag.answer import Answer
-from rag.generate import Generator, Message
-from rag.generate.base import JoinedGenerate
+from rag.results import Answer
 from rag.service import Service
 
 from . import textmetrics as tm
 from .data import DataError, QAItem
 from .metrics import citation_precision_one, latency, mean_defined, refusal_rates
-from .reading import ItemPassages
 from .records import ITEMS, parse_items
 from .retrieval import METRICS as RETRIEVAL_METRICS
 from .retrieval import passage_key, rank_scores
@@ -79,7 +75,7 @@ class CorpusAsker(Asker):
         self.service = service
         self.mode = mode
         self.k = k
-        self.keys = service.store().article_keys() if mode == "corpus" else {}
+        self.keys = service.article_keys() if mode == "corpus" else {}
 
     def __call__(self, item: QAItem) -> Asked:
         ranked = None
@@ -94,7 +90,7 @@ class CorpusAsker(Asker):
         return _text_key(text, item)
 
 
-class RecordedDraft(JoinedGenerate):
+class RecordedDraft:
     """A "model" that writes the draft a previous run recorded for the question."""
 
     name = "replay"
@@ -102,9 +98,16 @@ class RecordedDraft(JoinedGenerate):
     def __init__(self, draft: str) -> None:
         self.draft = draft
 
-    def stream(self, messages: Sequence[Message], *, max_tokens: int, temperature: float = 0.0,
+    def warm_up(self) -> None:
+        pass
+
+    def stream(self, messages: Sequence[Any], *, max_tokens: int, temperature: float = 0.0,
                stop: Sequence[str] | None = None) -> Iterator[str]:
         yield self.draft
+
+    def generate(self, messages: Sequence[Any], *, max_tokens: int, temperature: float = 0.0,
+                 stop: Sequence[str] | None = None) -> str:
+        return self.draft
 
 
 def recorded_drafts(run_dir: Path) -> dict[str, str]:
@@ -127,33 +130,27 @@ class ReadingAsker(Asker):
     mode = "reading"
 
     def __init__(self, service: Service, drafts: dict[str, str] | None = None) -> None:
-        s = service.settings
         self.service = service
         self.drafts = drafts
-        self.passages = ItemPassages(service.embedder, s.chunk_size, s.chunk_overlap, s.answer_k, s.rrf_k)
 
-    def _generator(self, item: QAItem) -> Generator:
+    def _generator(self, item: QAItem) -> RecordedDraft | None:
         if self.drafts is None:
-            return self.service.generator
+            return None  # the configured backend
         if item.id not in self.drafts:
             raise DataError(f"item {item.id} has no recorded draft; replay with the run's "
                             f"--data, --limit and --seed")
         return RecordedDraft(self.drafts[item.id])
 
     def __call__(self, item: QAItem) -> Asked:
-        s = self.service.settings
-        day = question_date(item)
-        answer = answer_mod.ask(
-            item.question, self.passages.search_for(item), self._generator(item),
-            as_of=dt.date.fromisoformat(day) if day else None, min_score=s.refuse_below,
-            max_tokens=s.max_answer_tokens,
+        published = item.meta.get("published") or item.meta.get("date")
+        search = self.service.search_given(
+            [(passage_key(text), text) for text in item.passages],
+            title=str(item.meta.get("title") or ""),
+            published=published if isinstance(published, str) else None,
         )
+        answer = self.service.ask(item.question, as_of=question_date(item), search=search,
+                                  generator=self._generator(item))
         return answer, None
-
-
-def _support_text(c: Any) -> str:
-    # What the product verifies a sentence against: the passage with its title and date.
-    return f"{c.title}\n{c.published or ''}\n{c.text}"
 
 
 def score(item: QAItem, answer: Answer, ranked: list[str] | None, key: Callable[[str, str], str]) -> dict[str, Any]:
@@ -162,7 +159,7 @@ def score(item: QAItem, answer: Answer, ranked: list[str] | None, key: Callable[
     prediction = "" if answer.refused else tm.strip_markers(answer.answer)
     by_n = {c.n: c for c in answer.citations}
     pairs = [
-        (s.text, _support_text(by_n[n]))
+        (s.text, by_n[n].evidence)
         for s in answer.sentences if s.supported for n in s.citations if n in by_n
     ]
     cited = {key(c.article_id, c.text) for c in answer.citations}

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from rag.retrieve import Mode
+from rag.config import SearchMode as Mode
 from rag.service import Service
 from rag.types import content_hash
 

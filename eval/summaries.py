@@ -40,7 +40,7 @@ def ingest_articles(service: Service, items: Sequence[SummaryItem], folder: Path
             record = {"id": it.id, "title": it.title, "published": it.published, "text": it.article}
             fh.write(json.dumps({k: v for k, v in record.items() if v}, ensure_ascii=False) + "\n")
     service.ingest([path])
-    by_key = {key: aid for aid, key in service.store().article_keys().items()}
+    by_key = {key: aid for aid, key in service.article_keys().items()}
     return {it.id: by_key[it.id] for it in items if it.id in by_key}
 
 
@@ -55,7 +55,7 @@ def output_text(brief: Any) -> str:
 def _pairs(brief: Any) -> list[tuple[str, str]]:
     by_n = {c.n: c for c in brief.citations}
     return [
-        (s.text, f"{by_n[n].title}\n{by_n[n].published or ''}\n{by_n[n].text}")
+        (s.text, by_n[n].evidence)
         for s in brief.sentences for n in s.citations if n in by_n
     ]
 

@@ -15,15 +15,14 @@ Each list-level function returns (mean, per-item scores), like `eval.metrics`.
 
 from __future__ import annotations
 
-import functools
-import logging
 import re
 import unicodedata
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from rag.textnorm import Quantity, find_quantities, normalize, parse_number, same_quantity
+from rag.text.normalize import Quantity, find_quantities, normalize, parse_number, same_quantity
+from rag.text.words import posseg
 
 _MARKERS = re.compile(r"[\[［【]\s*\d+(?:\s*[-–,，、]\s*\d+)*\s*[\]］】]")
 
@@ -189,18 +188,9 @@ class Fact:
     quantity: Quantity | None = None
 
 
-@functools.cache
-def _posseg():  # type: ignore[no-untyped-def]
-    import jieba
-    import jieba.posseg
-
-    jieba.setLogLevel(logging.WARNING)
-    return jieba.posseg
-
-
 def _names(text: str) -> list[str]:
     names = [next(g for g in m.groups() if g) for m in _QUOTED.finditer(text)]
-    for w in _posseg().cut(text):
+    for w in posseg().cut(text):
         word = w.word.strip()
         if w.flag.startswith(_NAME_FLAGS) and len(word) >= 2 and not any(c.isdigit() for c in word):
             names.append(word)

@@ -9,20 +9,14 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from .config import ConfigError, Settings
-from .store import StoreError
-from .types import Hit, IngestReport
+from rag.config import GENERATORS, SEARCH_MODES, Settings
+from rag.errors import RagError
+from rag.results import article_info_to_json, article_to_json, hit_to_json
+from rag.types import IngestReport
 
-
-def _user_errors() -> tuple[type[BaseException], ...]:
-    # Imported late: `rag --help` must not pay for loading the model stack.
-    from .generate import GenerationError
-    from .models import ModelError
-
-    return (StoreError, ConfigError, ModelError, GenerationError, ValueError)
-
-
-GENERATORS = ("llama.cpp", "transformers", "openai", "extractive")
+# Commands that other installed packages add to `rag` (the evaluation adds `rag eval`):
+# name = "module:main", where main(argv, config=…) returns an exit code.
+PLUGIN_GROUP = "rag.commands"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -45,7 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--since", help="only articles published on or after this date")
     p.add_argument("--until", help="only articles published on or before this date")
     p.add_argument("--source", action="append", default=[], help="only this source (repeatable)")
-    p.add_argument("--mode", choices=("hybrid", "dense", "bm25"), default="hybrid")
+    p.add_argument("--mode", choices=SEARCH_MODES, default="hybrid")
     p.add_argument("--json", action="store_true", help="print JSON")
 
     p = sub.add_parser("ask", parents=[common], help="answer a question from the archive, cited")
@@ -91,21 +85,33 @@ def build_parser() -> argparse.ArgumentParser:
                        add_help=False, prefix_chars="\0")
     p.add_argument("serve_args", nargs=argparse.REMAINDER)
 
-    # Everything after `eval` (even --help) goes to eval.cli, which has its own parser.
-    p = sub.add_parser("eval", help="offline evaluation on gold data (rag eval --help)",
-                       add_help=False, prefix_chars="\0")
-    p.add_argument("eval_args", nargs=argparse.REMAINDER)
+    # Everything after a plugin's name (even --help) goes to the plugin's own parser.
+    for name, (_, summary) in _plugins().items():
+        p = sub.add_parser(name, help=summary, add_help=False, prefix_chars="\0")
+        p.add_argument("plugin_args", nargs=argparse.REMAINDER)
     return parser
+
+
+def _plugins() -> dict[str, tuple[Any, str]]:
+    """{command: (entry point, one-line help)} of the installed `rag` plugins."""
+    from importlib.metadata import entry_points
+
+    found = {}
+    for ep in entry_points(group=PLUGIN_GROUP):
+        found[ep.name] = (ep, f"{ep.name} (rag {ep.name} --help)")
+    if "eval" in found:
+        found["eval"] = (found["eval"][0], "offline evaluation on gold data (rag eval --help)")
+    return found
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.command == "eval":
-        from eval.cli import main as eval_main
-
-        return eval_main(args.eval_args, config=args.config)
+    plugins = _plugins()
+    if args.command in plugins:
+        plugin_main = plugins[args.command][0].load()
+        return int(plugin_main(args.plugin_args, config=args.config))
     if args.command == "serve":
-        from .web import main as web_main
+        from rag.web.app import main as web_main
 
         config = ["--config", args.config] if args.config else []
         return web_main([*config, *args.serve_args], prog="rag serve")
@@ -117,11 +123,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = Settings.load(
             args.config, index_dir=args.index, generator=getattr(args, "generator", None)
         )
-        from .service import Service
+        from rag.service import Service
 
         service = Service(settings)
         return COMMANDS[args.command](service, args)
-    except _user_errors() as exc:
+    except RagError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
@@ -172,22 +178,11 @@ def format_report(report: IngestReport) -> str:
     return "\n".join(lines)
 
 
-def hit_to_json(hit: Hit) -> dict[str, Any]:
-    p = hit.passage
-    return {
-        "rank": hit.rank, "article_id": p.article_id, "title": hit.title,
-        "published": hit.published, "source": hit.source, "passage_id": p.id, "text": p.text,
-        "start": p.start, "end": p.end, "score": round(hit.score, 6),
-        "dense_rank": hit.dense_rank, "bm25_rank": hit.bm25_rank,
-    }
-
-
 def cmd_search(service: Any, args: argparse.Namespace) -> int:
-    store = service.store()
-    if store.counts()["passages"] == 0:
+    if service.is_empty():
+        index = service.settings.index_dir
         print(
-            f"the index {store.directory} is empty: add articles with "
-            f"`rag ingest --index {store.directory} PATH...`",
+            f"the index {index} is empty: add articles with `rag ingest --index {index} PATH...`",
             file=sys.stderr,
         )
         return 1
@@ -217,7 +212,7 @@ def cmd_ask(service: Any, args: argparse.Namespace) -> int:
 
     answer = service.ask(args.question, as_of=args.as_of, on_token=on_token if streamed else None)
     if args.json:
-        from .answer import answer_to_json
+        from rag.results import answer_to_json
 
         _print_json(answer_to_json(answer))
         return 0
@@ -258,7 +253,7 @@ def _progress_line(fraction: float, message: str) -> None:
 
 
 def _print_brief(brief: Any, args: argparse.Namespace) -> int:
-    from .brief import brief_to_json
+    from rag.results import brief_to_json
 
     if args.out:
         from pathlib import Path
@@ -288,11 +283,7 @@ def cmd_brief(service: Any, args: argparse.Namespace) -> int:
 def cmd_articles(service: Any, args: argparse.Namespace) -> int:
     rows = service.articles()
     if args.json:
-        _print_json([
-            {"id": a.id, "title": a.title, "published": a.published, "source": a.source,
-             "passages": a.n_passages, "chars": a.n_chars}
-            for a in rows
-        ])
+        _print_json([article_info_to_json(a) for a in rows])
         return 0
     for a in rows:
         print(f"{a.id}  {a.published or '----------'}  {a.n_passages:3d} passages  {a.title}")
@@ -302,15 +293,9 @@ def cmd_articles(service: Any, args: argparse.Namespace) -> int:
 
 def cmd_show(service: Any, args: argparse.Namespace) -> int:
     article = service.article(args.article_id)
-    passages = service.store().passages_of(article.id)
+    passages = service.passages(article.id)
     if args.json:
-        _print_json({
-            "id": article.id, "title": article.title, "subtitle": article.subtitle,
-            "published": article.published, "source": article.source,
-            "reporters": list(article.reporters), "section": article.section,
-            "captions": list(article.captions), "text": article.text,
-            "passages": [{"id": p.id, "start": p.start, "end": p.end} for p in passages],
-        })
+        _print_json(article_to_json(article, passages))
         return 0
     print(article.title)
     if article.subtitle:

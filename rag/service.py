@@ -1,4 +1,5 @@
-"""One facade over the archive that the CLI, the web app and evaluation all call."""
+"""The one door to the archive: the CLI, the web app, evaluation and benchmarks call
+only this and the shared modules (types, results, errors, config, text)."""
 
 from __future__ import annotations
 
@@ -9,17 +10,23 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from . import brief as briefs
-from .answer import Answer, OnToken, ask
-from .brief import Brief
-from .brief import Progress as BriefProgress
-from .config import Settings
-from .embed import Embedder, SentenceTransformerEmbedder
-from .generate import Generator, make_generator
-from .indexing import Progress, ingest
-from .retrieve import Filters, Mode, Retriever
-from .store import ArticleInfo, Store, StoreError
-from .types import Article, Hit, IngestReport
+from rag.answer import brief as briefs
+from rag.answer.ask import OnToken, ask
+from rag.answer.brief import Progress as BriefProgress
+from rag.answer.verify import check_support
+from rag.archive.reading import ReadingSearch
+from rag.archive.search import Filters, Retriever
+from rag.archive.store import Store
+from rag.archive.update import Progress, ingest
+from rag.config import SearchMode, Settings
+from rag.errors import InputError, StoreError
+from rag.generate import Generator, make_generator
+from rag.ingest.readers import READERS
+from rag.models.embedder import Embedder, SentenceTransformerEmbedder
+from rag.results import Answer, ArticleInfo, Brief
+from rag.types import Article, Hit, IngestReport, Passage, Search
+
+DOCUMENT_TYPES = tuple(sorted(READERS))  # what ingest reads: ".txt", ".md", ".pdf", ".jsonl.gz", ...
 
 _DATE = re.compile(r"^(\d{4})(?:[-/.](\d{1,2}))?(?:[-/.](\d{1,2}))?$")
 
@@ -34,7 +41,7 @@ def parse_date(value: str | None, *, end: bool = False) -> str | None:
         return None
     m = _DATE.match(value.strip())
     if not m:
-        raise ValueError(f"date {value!r} is not of the form YYYY, YYYY-MM or YYYY-MM-DD")
+        raise InputError(f"date {value!r} is not of the form YYYY, YYYY-MM or YYYY-MM-DD")
     year, month, day = int(m[1]), m[2], m[3]
     try:
         if month is None:
@@ -46,7 +53,7 @@ def parse_date(value: str | None, *, end: bool = False) -> str | None:
         else:
             d = dt.date(year, int(month), int(day))
     except ValueError:
-        raise ValueError(f"date {value!r} does not exist") from None
+        raise InputError(f"date {value!r} does not exist") from None
     return d.isoformat()
 
 
@@ -61,22 +68,13 @@ class Service:
         self._embedder = embedder
         self._generator = generator
         self._store: Store | None = None
+        self._reading: ReadingSearch | None = None
 
     @property
     def generator(self) -> Generator:
         if self._generator is None:
             s = self.settings
-            model = s.generator_model or None
-            by_backend: dict[str, dict[str, Any]] = {
-                "llama.cpp": {"model": model, "n_ctx": s.n_ctx, "threads": s.threads},
-                "transformers": {"model": model, "threads": s.threads, "n_ctx": s.n_ctx},
-                "openai": {"base_url": s.openai_base_url or None, "model": model,
-                           "api_key_env": s.openai_api_key_env,
-                           "timeout": float(s.generation_timeout)},
-                "extractive": {},
-            }
-            options = by_backend[s.generator]
-            self._generator = make_generator(s.generator, **options)
+            self._generator = make_generator(s.generator, **s.generator_options())
         return self._generator
 
     @property
@@ -113,7 +111,8 @@ class Service:
             )
         return ingest(
             self._store, self.embedder, paths, chunk_size=s.chunk_size,
-            chunk_overlap=s.chunk_overlap, progress=progress,
+            chunk_overlap=s.chunk_overlap, progress=progress, embed_group=s.embed_group,
+            commit_every=s.commit_every,
         )
 
     def delete(self, article_id: str) -> Article:
@@ -132,28 +131,55 @@ class Service:
 
     def ask(
         self, question: str, history: Sequence[tuple[str, str]] = (),
-        as_of: str | None = None, on_token: OnToken | None = None,
+        as_of: str | None = None, on_token: OnToken | None = None, *,
+        search: Search | None = None, generator: Generator | None = None,
     ) -> Answer:
-        """Answer from the archive, every sentence cited and checked, or refuse."""
+        """Answer from the archive, every sentence cited and checked, or refuse.
+
+        `search` replaces the archive as the source of passages (see `search_given`) and
+        `generator` the configured backend, for this question only.
+        """
         s = self.settings
         if not question.strip():
-            raise ValueError("the question is empty")
-        day = dt.date.fromisoformat(parse_date(as_of) or "") if as_of else self.latest_date()
+            raise InputError("the question is empty")
+        if as_of:
+            day: dt.date | None = dt.date.fromisoformat(parse_date(as_of) or "")
+        else:
+            day = self.latest_date() if search is None else None
 
-        def search(query: str, since: str | None, until: str | None) -> list[Hit]:
+        def archive(query: str, since: str | None, until: str | None) -> list[Hit]:
             return self.search(query, k=s.answer_k, since=since, until=until)
 
         return ask(
-            question, search, self.generator, history=history, as_of=day,
-            min_score=s.refuse_below, max_tokens=s.max_answer_tokens, on_token=on_token,
+            question, search or archive, generator or self.generator, history=history,
+            as_of=day, min_score=s.refuse_below, max_tokens=s.max_answer_tokens,
+            on_token=on_token,
         )
+
+    def search_given(
+        self, texts: Sequence[tuple[str, str]], title: str = "", published: str | None = None,
+    ) -> Search:
+        """A search over `(article_id, text)` pairs alone, for `ask(search=…)`: the texts
+        are cut and ranked as the archive's passages are, with no index."""
+        if self._reading is None:
+            s = self.settings
+            self._reading = ReadingSearch(self.embedder, s.chunk_size, s.chunk_overlap,
+                                          s.answer_k, s.rrf_k)
+        return self._reading.over(texts, title, published)
+
+    @staticmethod
+    def supports(claim: str, evidence: str) -> bool:
+        """Whether `evidence` (see `rag.types.evidence_text`) holds the claim's numbers,
+        dates and names: the check every answer and brief sentence passes."""
+        return check_support(claim, evidence).supported
 
     def summarize(self, article_id: str, on_progress: BriefProgress | None = None) -> Brief:
         """2-5 cited, verified sentences about one article (an id prefix is enough)."""
         article = self.article(article_id)
         return briefs.summarize(
             article, self.store().passages_of(article.id), self.generator,
-            max_tokens=self.settings.max_answer_tokens + 64, on_progress=on_progress,
+            max_tokens=self.settings.max_answer_tokens + 64,
+            part_chars=self.settings.summary_part_chars, on_progress=on_progress,
         )
 
     def brief(
@@ -167,10 +193,10 @@ class Service:
         relevant first; without one, the newest articles of the range.
         """
         if max_articles < 1:
-            raise ValueError(f"max_articles must be at least 1, got {max_articles}")
+            raise InputError(f"max_articles must be at least 1, got {max_articles}")
         topic = (topic or "").strip() or None
         if topic is None and not (since or until):
-            raise ValueError("a brief needs a topic, a date range, or both")
+            raise InputError("a brief needs a topic, a date range, or both")
         started = time.perf_counter()
         store = self.store()
         first, last = parse_date(since), parse_date(until, end=True)
@@ -198,6 +224,9 @@ class Service:
         result = briefs.brief(
             topic, articles, self.generator if articles else None,
             vectors=store.article_vectors(chosen), since=first, until=last,
+            facts_per_article=self.settings.brief_facts_per_article,
+            same_story=self.settings.brief_same_story,
+            section_facts=self.settings.brief_section_facts,
             max_tokens=self.settings.max_answer_tokens + 64, on_progress=on_progress,
         )
         result.timings["retrieve_s"] = retrieve_s
@@ -207,7 +236,7 @@ class Service:
     # ------------------------------------------------------------------- reading
     def search(
         self, query: str, k: int | None = None, since: str | None = None,
-        until: str | None = None, sources: Iterable[str] = (), mode: Mode = "hybrid",
+        until: str | None = None, sources: Iterable[str] = (), mode: SearchMode = "hybrid",
     ) -> list[Hit]:
         s = self.settings
         retriever = Retriever(
@@ -219,6 +248,25 @@ class Service:
 
     def articles(self) -> list[ArticleInfo]:
         return self.store().list_articles()
+
+    def passages(self, article_id: str) -> list[Passage]:
+        """The passages of one article (an unambiguous id prefix is enough), in order."""
+        return self.store().passages_of(self.article(article_id).id)
+
+    def article_keys(self) -> dict[str, str]:
+        """{article id: key}: where each article came from (external id or "source#n")."""
+        return self.store().article_keys()
+
+    def has_index(self) -> bool:
+        """Whether the index at `settings.index_dir` exists and opens."""
+        try:
+            self.store()
+        except StoreError:
+            return False
+        return True
+
+    def is_empty(self) -> bool:
+        return self.store().counts()["passages"] == 0
 
     def article(self, article_id: str) -> Article:
         store = self.store()

@@ -7,6 +7,7 @@ that the same text always gets the same id, on any machine.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 
@@ -17,6 +18,19 @@ def content_hash(*parts: str, length: int = 16) -> str:
         h.update(part.encode("utf-8"))
         h.update(b"\x1f")
     return h.hexdigest()[:length]
+
+
+# A search as the answer engine calls it: (query, since, until) -> ranked hits.
+Search = Callable[[str, str | None, str | None], list["Hit"]]
+
+
+def evidence_text(title: str, published: str | None, text: str) -> str:
+    """A passage as verification reads it: its article's title and date, then the text.
+
+    Answers, briefs and evaluation all check support against this one form, so what
+    evaluation scores is what the product verifies.
+    """
+    return f"{title}\n{published or ''}\n{text}"
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from rag.embed import HashEmbedder
+from rag.models.embedder import HashEmbedder
 
 
 class FakeEmbedder(HashEmbedder):

@@ -18,7 +18,8 @@ from rag.generate import (
     parse_passage_block,
 )
 from rag.generate.base import StopScanner, check_context
-from rag.generate.extractive import content_bigrams, question_of
+from rag.generate.extractive import question_of
+from rag.text.bigrams import content_bigrams
 
 PASSAGES = """<passages>
 [1] 标题：青川地铁2号线年底通车｜日期：2025-03-12
@@ -133,7 +134,7 @@ def test_llama_cpp_load_failure_names_the_file(tmp_path):
 
 
 def test_missing_bundled_model_becomes_a_generation_error(monkeypatch, tmp_path):
-    from rag import llm_models
+    from rag.models import generation as llm_models
 
     monkeypatch.setitem(
         llm_models._BUNDLED, "fake:absent",

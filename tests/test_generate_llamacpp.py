@@ -7,7 +7,7 @@ import time
 import pytest
 
 from rag.generate import ContextOverflowError, GenerationError, LlamaCppGenerator, Message
-from rag.llm_models import DEFAULT_GENERATOR_MODEL, TEST_GENERATOR_MODEL
+from rag.models.generation import DEFAULT_GENERATOR_MODEL, TEST_GENERATOR_MODEL
 
 pytestmark = pytest.mark.slow
 

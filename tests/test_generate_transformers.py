@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from rag.generate import ContextOverflowError, GenerationError, Message, TransformersGenerator
-from rag.llm_models import TEST_GENERATOR_MODEL
+from rag.models.generation import TEST_GENERATOR_MODEL
 
 CHAT = [Message("system", "You are a concise assistant."),
         Message("user", "What is the capital of France?")]

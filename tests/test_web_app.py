@@ -26,7 +26,7 @@ from fakes import FakeEmbedder
 from rag.config import Settings
 from rag.generate.extractive import ExtractiveGenerator
 from rag.service import Service
-from rag.web import build_app, launch
+from rag.web.app import build_app, launch
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -178,7 +178,7 @@ def test_chat_streams_cited_answer_and_opens_passage(page) -> None:  # type: ign
 
 
 def test_an_example_question_fills_the_question_box(page, web_env) -> None:  # type: ignore[no-untyped-def]
-    from rag.web_handlers import example_questions
+    from rag.web.handlers import example_questions
 
     titles = [a.title for a in web_env["service"].articles()]
     first = example_questions(titles)[0]

@@ -9,14 +9,14 @@ from types import SimpleNamespace
 
 import pytest
 
-from rag import web_files
-from rag.answer import Citation
-from rag.brief import Brief, BriefSentence, Section
+from rag.answer.ask import Citation
+from rag.answer.brief import Brief, BriefSentence, Section
 from rag.types import Article
-from rag.web import parse_auth
-from rag.web_files import UploadError, member_path, safe_filename, store_upload, unpack_zip
-from rag.web_handlers import example_questions
-from rag.web_render import (
+from rag.web import files as web_files
+from rag.web.app import parse_auth
+from rag.web.files import UploadError, member_path, safe_filename, store_upload, unpack_zip
+from rag.web.handlers import example_questions
+from rag.web.render import (
     citation_view,
     cite_entry,
     cited_sentence,
@@ -29,7 +29,7 @@ from rag.web_render import (
     source_label,
     supporting_spans,
 )
-from rag.web_upload import reason_zh
+from rag.web.upload import reason_zh
 
 EVIL = '<script>window.__pwned=1</script> **粗体** <img src=x onerror="alert(1)"> ${x} & "引号"'
 
@@ -291,7 +291,7 @@ def test_example_questions() -> None:
 
 def test_model_work_shares_one_queue(service) -> None:  # type: ignore[no-untyped-def]
 
-    from rag.web import build_app
+    from rag.web.app import build_app
 
     demo = build_app(service, model_concurrency=2)
     by_name = {fn.api_name: fn for fn in demo.fns.values() if fn.api_name}
@@ -303,7 +303,7 @@ def test_model_work_shares_one_queue(service) -> None:  # type: ignore[no-untype
 
 
 def test_ingest_handler_reports_each_upload_into_a_new_archive(service, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    from rag.web_handlers import Handlers
+    from rag.web.handlers import Handlers
 
     h = Handlers(service)
     assert h.titles() == [] and h.examples().visible is False
@@ -337,7 +337,7 @@ def test_archive_lock_lets_readers_share_and_writers_wait() -> None:
     import threading
     import time
 
-    from rag.web_handlers import ReadWriteLock
+    from rag.web.handlers import ReadWriteLock
 
     lock, events = ReadWriteLock(), []
     reading = threading.Event()
@@ -374,7 +374,7 @@ def test_archive_lock_lets_readers_share_and_writers_wait() -> None:
 def test_brief_downloads_keep_only_the_newest_files(service) -> None:  # type: ignore[no-untyped-def]
     import gradio as gr
 
-    from rag.web_handlers import KEEP_DOWNLOADS, Handlers
+    from rag.web.handlers import KEEP_DOWNLOADS, Handlers
 
     h = Handlers(service)
     c = _citation()

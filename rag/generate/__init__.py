@@ -7,23 +7,27 @@
 
 `make_generator` builds one by backend name from settings-style options. Backends are
 cheap to construct; models load on first use or in `warm_up()`.
+
+May import: the shared modules, `rag.text` and `rag.models`.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from .base import (
+from rag.config import BACKEND_OPTIONS, GENERATORS
+from rag.errors import ConfigError
+from rag.generate.base import (
     ContextOverflowError,
     GenerationError,
     GenerationTimeoutError,
     Generator,
     Message,
 )
-from .extractive import REFUSAL, ExtractiveGenerator, parse_passage_block
-from .hf import TransformersGenerator
-from .llamacpp import LlamaCppGenerator
-from .openai_compat import OpenAIGenerator
+from rag.generate.extractive import REFUSAL, ExtractiveGenerator, parse_passage_block
+from rag.generate.hf import TransformersGenerator
+from rag.generate.llamacpp import LlamaCppGenerator
+from rag.generate.openai_compat import OpenAIGenerator
 
 __all__ = [
     "BACKENDS",
@@ -41,43 +45,35 @@ __all__ = [
     "parse_passage_block",
 ]
 
-BACKENDS = ("llama.cpp", "transformers", "openai", "extractive")
-
-# The options each backend takes; anything else is a configuration mistake worth naming.
-_OPTIONS = {
-    "llama.cpp": {"model", "n_ctx", "threads", "seed"},
-    "transformers": {"model", "threads", "device", "gguf_file", "n_ctx", "token_timeout"},
-    "openai": {"base_url", "model", "api_key_env", "timeout", "connect_timeout"},
-    "extractive": {"min_overlap"},
-}
+BACKENDS = GENERATORS
 
 
 def make_generator(name: str = "llama.cpp", **options: Any) -> Generator:
     """A generator for backend `name` (see `BACKENDS`), configured by `options`.
 
     Options whose value is None are dropped, so unset settings fall back to each
-    backend's defaults. Raises ValueError for an unknown backend, an option the backend
+    backend's defaults. Raises ConfigError for an unknown backend, an option the backend
     does not take, or a missing required one (``model`` for transformers, ``base_url``
     and ``model`` for openai). Nothing is loaded here.
     """
-    if name not in _OPTIONS:
-        raise ValueError(f"unknown generator backend {name!r} (known: {', '.join(BACKENDS)})")
+    if name not in BACKEND_OPTIONS:
+        raise ConfigError(f"unknown generator backend {name!r} (known: {', '.join(BACKENDS)})")
     given = {k: v for k, v in options.items() if v is not None}
-    unknown = set(given) - _OPTIONS[name]
+    unknown = set(given) - BACKEND_OPTIONS[name]
     if unknown:
-        raise ValueError(
+        raise ConfigError(
             f"generator backend {name!r} does not take {', '.join(sorted(unknown))} "
-            f"(it takes {', '.join(sorted(_OPTIONS[name]))})"
+            f"(it takes {', '.join(sorted(BACKEND_OPTIONS[name]))})"
         )
     if name == "llama.cpp":
         return LlamaCppGenerator(**given)
     if name == "transformers":
         if "model" not in given:
-            raise ValueError("generator backend 'transformers' needs a model")
+            raise ConfigError("generator backend 'transformers' needs a model")
         return TransformersGenerator(**given)
     if name == "openai":
         missing = [k for k in ("base_url", "model") if k not in given]
         if missing:
-            raise ValueError(f"generator backend 'openai' needs {' and '.join(missing)}")
+            raise ConfigError(f"generator backend 'openai' needs {' and '.join(missing)}")
         return OpenAIGenerator(**given)
     return ExtractiveGenerator(**given)

@@ -8,6 +8,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Literal, Protocol, runtime_checkable
 
+from rag.errors import GenerationError
+
 Role = Literal["system", "user", "assistant"]
 _ROLES = ("system", "user", "assistant")
 
@@ -60,10 +62,6 @@ class Generator(Protocol):
         temperature: float = 0.0,
         stop: Sequence[str] | None = None,
     ) -> Iterator[str]: ...
-
-
-class GenerationError(Exception):
-    """The model could not produce an answer; the message says which model or URL and why."""
 
 
 class GenerationTimeoutError(GenerationError):

@@ -19,19 +19,14 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Sequence
 
-from ..chunking import split_sentences
-from .base import GenerationError, JoinedGenerate, Message, check_request
-
-REFUSAL = "资料中没有相关信息。"
+from rag.generate.base import GenerationError, JoinedGenerate, Message, check_request
+from rag.results import REFUSAL
+from rag.text.bigrams import content_bigrams
+from rag.text.chunking import split_sentences
 
 _BLOCK = re.compile(r"<passages>\s*\n(.*?)\n?\s*</passages>", re.DOTALL)
 _HEADER = re.compile(r"^\[(\d+)\][ \t]*(.*)$")
 _QUESTION_LABEL = re.compile(r"^(?:问题|提问|question)\s*[:：]\s*", re.IGNORECASE)
-# Words that ask rather than say; bigrams across them would match nothing in an answer.
-_ASKING = re.compile(
-    r"请问|是不是|有没有|是否|为什么|为何|怎么样|怎么|怎样|如何|什么|多少|哪些|哪个|哪里|哪儿|哪|谁|几|吗|呢"
-)
-_NOT_CONTENT = re.compile(r"[^\w]+")
 
 
 def parse_passage_block(text: str) -> list[tuple[int, str]]:
@@ -64,14 +59,6 @@ def question_of(text: str) -> str:
         if label:
             return line[label.end():]
     return lines[-1] if lines else ""
-
-
-def content_bigrams(text: str) -> set[str]:
-    """Character bigrams of `text` that carry content: none spans punctuation or a question word."""
-    grams: set[str] = set()
-    for piece in _NOT_CONTENT.split(_ASKING.sub(" ", text.lower())):
-        grams.update(piece[i : i + 2] for i in range(len(piece) - 1))
-    return grams
 
 
 class ExtractiveGenerator(JoinedGenerate):
@@ -116,7 +103,7 @@ class ExtractiveGenerator(JoinedGenerate):
         wanted = content_bigrams(question)
         if not wanted:
             return [REFUSAL]
-        scored: list[tuple[float, int, str, set[str]]] = []
+        scored: list[tuple[float, int, str, frozenset[str]]] = []
         order = 0
         for n, body in passages:
             for start, end in split_sentences(body):

@@ -10,10 +10,8 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..embed import default_threads
-from ..llm_models import resolve_generator_model
-from ..models import ModelError
-from .base import (
+from rag.config import default_threads
+from rag.generate.base import (
     GenerationError,
     GenerationTimeoutError,
     JoinedGenerate,
@@ -23,6 +21,8 @@ from .base import (
     check_context,
     check_request,
 )
+from rag.models.embedding import ModelError
+from rag.models.generation import resolve_generator_model
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase

@@ -7,16 +7,10 @@ import time
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
-from ..embed import default_threads
-from ..llm_models import DEFAULT_GENERATOR_MODEL, resolve_generator_model
-from ..models import ModelError
-from .base import (
-    GenerationError,
-    Message,
-    OneAtATime,
-    check_context,
-    check_request,
-)
+from rag.config import default_threads
+from rag.generate.base import GenerationError, Message, OneAtATime, check_context, check_request
+from rag.models.embedding import ModelError
+from rag.models.generation import DEFAULT_GENERATOR_MODEL, resolve_generator_model
 
 if TYPE_CHECKING:
     from llama_cpp import Llama
@@ -33,7 +27,7 @@ _DEFUSE = "\u200b"
 class LlamaCppGenerator:
     """A GGUF chat model run by llama.cpp on the CPU, loaded on first use.
 
-    `model` is a spec for `rag.llm_models.resolve_generator_model` (a bundled model or a
+    `model` is a spec for `rag.models.generation.resolve_generator_model` (a bundled model or a
     ``.gguf`` path). The prompt is formatted with the chat template stored in the GGUF.
     Decoding is greedy at temperature 0, seeded by `seed` otherwise. `threads` defaults to
     the cores, at most 2; more threads than cores is many times slower. One instance

@@ -14,8 +14,9 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
-from .. import __version__
-from .base import (
+from rag import __version__
+from rag.errors import ConfigError
+from rag.generate.base import (
     ContextOverflowError,
     GenerationError,
     GenerationTimeoutError,
@@ -54,7 +55,7 @@ class OpenAIGenerator:
     ) -> None:
         parts = urlsplit(base_url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(f"base_url must be an http(s) URL, got {base_url!r}")
+            raise ConfigError(f"base_url must be an http(s) URL, got {base_url!r}")
         if timeout <= 0:
             raise ValueError(f"timeout must be positive, got {timeout}")
         if not model:

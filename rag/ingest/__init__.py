@@ -2,7 +2,10 @@
 
 `load_articles(paths)` is the entry point: it yields one `Article` per article found,
 or a `Skipped` for each file or record that could not be used, and never raises for
-bad input.
+bad input. Readers live in `readers` (one function per file type, in `READERS`),
+encodings in `encoding`, PDF/DOCX/HTML in `documents`, page segmentation in `segment`.
+
+May import: the shared modules and `rag.text`.
 """
 
 from __future__ import annotations
@@ -11,11 +14,11 @@ import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from ..types import Article, RawDoc, Skipped
-from .clean import clean_paragraph
-from .lines import lead_reporters, split_glued_headline
-from .readers import iter_raw
-from .segment import Segment, derive_title, segment_page
+from rag.ingest.clean import clean_paragraph
+from rag.ingest.lines import lead_reporters, split_glued_headline
+from rag.ingest.readers import iter_raw
+from rag.ingest.segment import Segment, derive_title, segment_page
+from rag.types import Article, RawDoc, Skipped
 
 __all__ = ["Segment", "articles_from_raw", "iter_raw", "load_articles", "segment_page"]
 

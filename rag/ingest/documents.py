@@ -10,10 +10,10 @@ import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
-from ..types import RawDoc
-from .clean import normalize_text
-from .encoding import ReadError, decode_bytes, plausibility
-from .metadata import date_from_filename, normalize_date
+from rag.ingest.clean import normalize_text
+from rag.ingest.encoding import ReadError, decode_bytes, plausibility
+from rag.ingest.metadata import date_from_filename, normalize_date
+from rag.types import RawDoc
 
 _META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_\-]+)""", re.IGNORECASE)
 # Declared charsets that are subsets of what is actually written in the wild.

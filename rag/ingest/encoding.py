@@ -13,16 +13,8 @@ import codecs
 import functools
 import re
 
-from .clean import is_cjk
-
-
-class ReadError(Exception):
-    """A file or record cannot be used; `reason` says why, for the user."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-
+from rag.errors import ReadError
+from rag.ingest.clean import is_cjk
 
 # Signatures of common binary formats that end up with a text extension.
 _MAGIC = {

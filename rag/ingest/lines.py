@@ -13,8 +13,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from enum import Enum
 
-from .clean import CJK_CHAR, SENTENCE_END, ends_sentence, strip_closers, visible_length
-from .metadata import DATE_LINE, ROLE, has_role, names_in, normalize_date
+from rag.ingest.clean import CJK_CHAR, SENTENCE_END, ends_sentence, strip_closers, visible_length
+from rag.ingest.metadata import DATE_LINE, ROLE, has_role, names_in, normalize_date
 
 
 class Kind(Enum):

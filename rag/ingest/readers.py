@@ -16,11 +16,11 @@ import zlib
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
-from ..types import RawDoc, Skipped
-from .clean import normalize_text
-from .documents import read_docx, read_html, read_pdf
-from .encoding import ReadError, decode_bytes
-from .metadata import date_from_filename, normalize_date, split_leading_date
+from rag.ingest.clean import normalize_text
+from rag.ingest.documents import read_docx, read_html, read_pdf
+from rag.ingest.encoding import ReadError, decode_bytes
+from rag.ingest.metadata import date_from_filename, normalize_date, split_leading_date
+from rag.types import RawDoc, Skipped
 
 Reader = Callable[[Path, str], Iterator[RawDoc | Skipped]]
 

@@ -22,8 +22,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .clean import clean_paragraph, ends_sentence, join_fragments, normalize_text, visible_length
-from .lines import (
+from rag.ingest.clean import (
+    clean_paragraph,
+    ends_sentence,
+    join_fragments,
+    normalize_text,
+    visible_length,
+)
+from rag.ingest.lines import (
     Kind,
     Para,
     banner_by_words,
@@ -32,8 +38,8 @@ from .lines import (
     looks_like_fragment,
     spaced_phrases,
 )
-from .metadata import split_leading_date
-from .titles import choose_title, derive_title, overlap, strip_dash
+from rag.ingest.metadata import split_leading_date
+from rag.ingest.titles import choose_title, derive_title, overlap, strip_dash
 
 _HEAD_KINDS = (Kind.HEADLINE, Kind.SUBTITLE)
 _RUN_KINDS = (Kind.HEADLINE, Kind.SUBTITLE, Kind.BANNER, Kind.DATE, Kind.NOISE)

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import re
 
-from .clean import CJK_CHAR, visible_length
-from .lines import Kind, Para, strip_lead
+from rag.ingest.clean import CJK_RANGES, visible_length
+from rag.ingest.lines import Kind, Para, strip_lead
+from rag.text.bigrams import char_bigrams
 
 TITLE_MAX = 30
 # Clauses that only say when: "12月27日", "当地时间7月23日", "26日上午", "近日".
+_CJK_RUNS = re.compile(f"[{CJK_RANGES}]+")
 _TIME_CLAUSE = re.compile(
     r"^(?:当地时间|北京时间)?(?:(?:\d{4}年)?(?:\d{1,2}月)?\d{1,2}日(?:[上下]午|晚|早|凌晨|傍晚|晚间)?"
     r"|近日|日前|近期|昨天|昨日|今天|今日)$"
@@ -36,14 +38,10 @@ def derive_title(body: str) -> str:
     return ("".join(taken) or clauses[0][:TITLE_MAX]).strip(" ，,、：:")
 
 
-def _bigrams(text: str) -> set[str]:
-    return {text[k : k + 2] for k in range(len(text) - 1) if CJK_CHAR.match(text[k]) and CJK_CHAR.match(text[k + 1])}
-
-
 def overlap(line: str, text: str) -> float:
     """Share of the line's character bigrams that occur in `text` (0..1)."""
-    grams = _bigrams(line)
-    return len(grams & _bigrams(text)) / len(grams) if grams else 0.0
+    grams = char_bigrams(line, _CJK_RUNS)
+    return len(grams & char_bigrams(text, _CJK_RUNS)) / len(grams) if grams else 0.0
 
 
 def _slogan(text: str) -> bool:

@@ -1,0 +1,100 @@
+"""Show that two commits give the same `rag … --json` output on the example archive.
+
+Each commit is checked out into a temporary git worktree, indexes `examples/archive` into
+its own folder, and answers the same `search`, `ask`, `summarize` and `brief` commands;
+the JSON is compared with timings removed (they differ run to run by nature).
+
+    python bench/same_output.py --ref HEAD~1                 # extractive generator
+    python bench/same_output.py --ref HEAD~1 --generator llama.cpp
+
+Prints one row per command and exits 1 if any output differs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+
+QUESTIONS = ("地铁2号线什么时候开通试运营？", "青川马拉松有多少人报名？", "青川市有几座核电站？")
+SEARCHES = ("沙溪河治理", "苹果产量")
+BRIEF_TOPIC = "地铁2号线"
+
+
+def _strip_timings(data: Any) -> Any:
+    if isinstance(data, dict):
+        return {k: _strip_timings(v) for k, v in data.items() if k not in ("timings", "seconds")}
+    if isinstance(data, list):
+        return [_strip_timings(v) for v in data]
+    return data
+
+
+def _run(tree: Path, index: Path, args: list[str], generator: str) -> str:
+    env = dict(os.environ, PYTHONPATH=str(tree), RAG_INDEX=str(index), RAG_GENERATOR=generator)
+    done = subprocess.run(
+        [sys.executable, "-m", "rag.cli", *args], cwd=tree, env=env, capture_output=True,
+        text=True, check=False,
+    )
+    if done.returncode not in (0, 1):
+        raise SystemExit(f"{tree}: rag {' '.join(args)} failed ({done.returncode}):\n{done.stderr}")
+    return done.stdout
+
+
+def _outputs(tree: Path, index: Path, generator: str, brief_articles: int) -> dict[str, Any]:
+    _run(tree, index, ["ingest", "--quiet", str(ROOT / "examples" / "archive")], generator)
+    out: dict[str, Any] = {}
+    for query in SEARCHES:
+        out[f"search {query}"] = json.loads(_run(tree, index, ["search", query, "--json"], generator))
+    for question in QUESTIONS:
+        out[f"ask {question}"] = json.loads(_run(tree, index, ["ask", question, "--json"], generator))
+    articles = json.loads(_run(tree, index, ["articles", "--json"], generator))
+    out["articles"] = articles
+    first = sorted(a["id"] for a in articles)[0]
+    out[f"show {first}"] = json.loads(_run(tree, index, ["show", first, "--json"], generator))
+    out[f"summarize {first}"] = json.loads(_run(tree, index, ["summarize", first, "--json"], generator))
+    out[f"brief {BRIEF_TOPIC}"] = json.loads(_run(
+        tree, index, ["brief", BRIEF_TOPIC, "--max-articles", str(brief_articles), "--json"], generator,
+    ))
+    return {k: _strip_timings(v) for k, v in out.items()}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--ref", required=True, help="the commit to compare with (e.g. HEAD~1)")
+    parser.add_argument("--generator", default="extractive", help="answer backend (default extractive)")
+    parser.add_argument("--brief-articles", type=int, default=3, help="articles in the brief (default 3)")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="rag-same-") as tmp:
+        old_tree = Path(tmp) / "ref"
+        subprocess.run(["git", "worktree", "add", "--detach", str(old_tree), args.ref],
+                       cwd=ROOT, check=True, capture_output=True)
+        try:
+            old = _outputs(old_tree, Path(tmp) / "index-ref", args.generator, args.brief_articles)
+            new = _outputs(ROOT, Path(tmp) / "index-new", args.generator, args.brief_articles)
+        finally:
+            subprocess.run(["git", "worktree", "remove", "--force", str(old_tree)], cwd=ROOT,
+                           check=False, capture_output=True)
+    differ = 0
+    print(f"| command ({args.generator}) | {args.ref} vs working tree |")
+    print("|---|---|")
+    for key in old:
+        same = json.dumps(old[key], ensure_ascii=False, sort_keys=True) == json.dumps(
+            new.get(key), ensure_ascii=False, sort_keys=True)
+        differ += not same
+        print(f"| rag {key} --json | {'identical' if same else 'DIFFERS'} |")
+        if not same:
+            print(json.dumps({"ref": old[key], "new": new.get(key)}, ensure_ascii=False)[:2000],
+                  file=sys.stderr)
+    print(f"\n{len(old) - differ} identical, {differ} differ")
+    return 1 if differ else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,394 @@
+"""The index directory: SQLite (the truth) + FAISS + BM25 (derived) + manifest.json.
+
+Layout of an index directory::
+
+    manifest.json   format version, embedding model and dimension, counts, generation
+    archive.db      SQLite: articles, passages (text, offsets, tokens, vectors)
+    vectors.faiss   FAISS index over passage vectors, ids = passage row ids
+    bm25/           bm25s index over passage tokens
+    .write.lock     held by the one process allowed to write
+
+Every write is a SQLite transaction that bumps `generation`. The FAISS and BM25 files
+are rebuilt from SQLite after a write and stamped with that generation in the
+manifest. If a process dies between the two (kill -9 mid-ingest), the next reader sees
+the generations differ and rebuilds the derived files from SQLite, so an interrupted
+ingest never leaves an index that cannot be searched.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sqlite3
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from filelock import FileLock, Timeout
+
+from rag import __version__
+from rag.archive.lexical import BM25Index
+from rag.archive.vectors import FaissIndex
+from rag.archive.writer import Writer, timestamp
+from rag.errors import StoreError
+from rag.results import ArticleInfo
+from rag.types import Article, Hit, Passage
+
+FORMAT = "rag-news-index"
+FORMAT_VERSION = 1
+log = logging.getLogger(__name__)
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS articles (
+    rowid INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    key TEXT NOT NULL,
+    title TEXT NOT NULL,
+    text TEXT NOT NULL,
+    source TEXT NOT NULL,
+    published TEXT,
+    source_name TEXT,
+    reporters TEXT NOT NULL DEFAULT '[]',
+    captions TEXT NOT NULL DEFAULT '[]',
+    section TEXT,
+    subtitle TEXT,
+    added_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS articles_source ON articles(source);
+CREATE INDEX IF NOT EXISTS articles_key ON articles(key);
+CREATE INDEX IF NOT EXISTS articles_published ON articles(published);
+CREATE TABLE IF NOT EXISTS passages (
+    rowid INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    article_rowid INTEGER NOT NULL REFERENCES articles(rowid) ON DELETE CASCADE,
+    ordinal INTEGER NOT NULL,
+    start INTEGER NOT NULL,
+    end INTEGER NOT NULL,
+    text_hash TEXT NOT NULL,
+    tokens TEXT NOT NULL,
+    vector BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS passages_article ON passages(article_rowid);
+CREATE INDEX IF NOT EXISTS passages_hash ON passages(text_hash);
+"""
+
+
+class Store:
+    """An open index directory. Reading needs no lock; writing goes through `writer()`."""
+
+    def __init__(self, directory: Path, manifest: dict[str, Any]) -> None:
+        self.directory = Path(directory)
+        self.manifest = manifest
+        self._db = _connect(self.directory / "archive.db")
+        self._vectors: FaissIndex | None = None
+        self._bm25: BM25Index | None = None
+        self._derived_generation = -1
+
+    # ----------------------------------------------------------------- open/create
+    @classmethod
+    def open(cls, directory: Path, embedding_model: str | None = None) -> Store:
+        """Open an existing index; refuse one of another format or embedding model."""
+        directory = Path(directory)
+        path = directory / "manifest.json"
+        if not path.exists():
+            raise StoreError(
+                f"no index at {directory}: build one with `rag ingest --index {directory} PATH...`"
+            )
+        try:
+            manifest = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as exc:
+            raise StoreError(f"{path} is unreadable ({exc}); the index cannot be used") from None
+        if manifest.get("format") != FORMAT or manifest.get("format_version") != FORMAT_VERSION:
+            raise StoreError(
+                f"{directory} holds an index of format {manifest.get('format')!r} version "
+                f"{manifest.get('format_version')!r}; this program reads {FORMAT!r} version "
+                f"{FORMAT_VERSION}. Rebuild it with `rag ingest` into a new --index directory."
+            )
+        built_with = manifest["embedding"]["model"]
+        if embedding_model is not None and embedding_model != built_with:
+            raise StoreError(
+                f"index {directory} was built with embedding model {built_with!r} "
+                f"(dimension {manifest['embedding']['dim']}), but the settings ask for "
+                f"{embedding_model!r}. Use RAG_EMBEDDING_MODEL={built_with} or build a new "
+                f"index with --index NEWDIR."
+            )
+        return cls(directory, manifest)
+
+    @staticmethod
+    def exists(directory: Path) -> bool:
+        return (Path(directory) / "manifest.json").exists()
+
+    @classmethod
+    def open_or_create(
+        cls, directory: Path, embedding_model: str, dim: int, model_checksum: str | None,
+        chunking: dict[str, int],
+    ) -> Store:
+        """Open the index at `directory`, creating an empty one if there is none."""
+        directory = Path(directory)
+        if (directory / "manifest.json").exists():
+            return cls.open(directory, embedding_model)
+        if directory.exists() and not directory.is_dir():
+            raise StoreError(f"{directory} exists and is not a directory")
+        directory.mkdir(parents=True, exist_ok=True)
+        stray = [p.name for p in directory.iterdir() if not p.name.startswith(".")]
+        if stray:
+            raise StoreError(
+                f"{directory} is not empty and holds no index (found {', '.join(sorted(stray)[:3])}); "
+                "choose an empty or new --index directory"
+            )
+        manifest = {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "embedding": {"model": embedding_model, "dim": dim, "checksum": model_checksum},
+            "chunking": chunking,
+            "created_at": timestamp(),
+            "updated_at": timestamp(),
+            "rag_version": __version__,
+            "generation": 0,
+            "counts": {"articles": 0, "passages": 0},
+        }
+        _write_json(directory / "manifest.json", manifest)
+        return cls(directory, manifest)
+
+    def close(self) -> None:
+        self._db.close()
+
+    # --------------------------------------------------------------------- reading
+    @property
+    def dim(self) -> int:
+        return int(self.manifest["embedding"]["dim"])
+
+    def generation(self) -> int:
+        row = self._db.execute("SELECT value FROM meta WHERE key='generation'").fetchone()
+        return int(row[0]) if row else 0
+
+    def counts(self) -> dict[str, int]:
+        a = self._db.execute("SELECT count(*) FROM articles").fetchone()[0]
+        p = self._db.execute("SELECT count(*) FROM passages").fetchone()[0]
+        return {"articles": int(a), "passages": int(p)}
+
+    def list_articles(self) -> list[ArticleInfo]:
+        rows = self._db.execute(
+            "SELECT a.id, a.title, a.published, a.source, a.source_name, "
+            "(SELECT count(*) FROM passages p WHERE p.article_rowid = a.rowid), length(a.text) "
+            "FROM articles a ORDER BY a.published IS NULL, a.published DESC, a.rowid"
+        ).fetchall()
+        return [ArticleInfo(*row) for row in rows]
+
+    def article(self, article_id: str) -> Article | None:
+        row = self._db.execute(
+            "SELECT id, key, title, text, source, published, source_name, reporters, captions, "
+            "section, subtitle FROM articles WHERE id = ?",
+            (article_id,),
+        ).fetchone()
+        if row is None:
+            return None
+        return Article(
+            id=row[0], key=row[1], title=row[2], text=row[3], source=row[4], published=row[5],
+            source_name=row[6], reporters=tuple(json.loads(row[7])),
+            captions=tuple(json.loads(row[8])), section=row[9], subtitle=row[10],
+        )
+
+    def latest_published(self) -> str | None:
+        row = self._db.execute("SELECT max(published) FROM articles").fetchone()
+        return row[0] if row else None
+
+    def article_keys(self) -> dict[str, str]:
+        """{article id: key} for every article."""
+        return dict(self._db.execute("SELECT id, key FROM articles").fetchall())
+
+    def find_articles(self, prefix: str) -> list[str]:
+        """Ids of articles whose id starts with `prefix` (ids may be abbreviated)."""
+        rows = self._db.execute(
+            "SELECT id FROM articles WHERE id >= ? AND id < ? ORDER BY id",
+            (prefix, prefix + "\uffff"),
+        ).fetchall()
+        return [r[0] for r in rows]
+
+    def passages_of(self, article_id: str) -> list[Passage]:
+        rows = self._db.execute(
+            "SELECT p.id, a.id, p.ordinal, p.start, p.end, a.text FROM passages p "
+            "JOIN articles a ON a.rowid = p.article_rowid WHERE a.id = ? ORDER BY p.ordinal",
+            (article_id,),
+        ).fetchall()
+        return [Passage(r[0], r[1], r[2], r[3], r[4], r[5][r[3]:r[4]]) for r in rows]
+
+    def article_vectors(self, article_ids: Sequence[str]) -> dict[str, np.ndarray]:
+        """Each article's mean passage vector, normalized: what the article is about."""
+        out: dict[str, np.ndarray] = {}
+        for article_id in article_ids:
+            rows = self._db.execute(
+                "SELECT p.vector FROM passages p JOIN articles a ON a.rowid = p.article_rowid "
+                "WHERE a.id = ?", (article_id,),
+            ).fetchall()
+            if not rows:
+                continue
+            mean = np.frombuffer(b"".join(r[0] for r in rows), dtype=np.float32).reshape(
+                -1, self.dim).mean(axis=0)
+            norm = float(np.linalg.norm(mean))
+            out[article_id] = mean / norm if norm else mean
+        return out
+
+    def passages_by_rowid(self, rowids: Sequence[int]) -> dict[int, Hit]:
+        """The passages at `rowids` with their articles' metadata, as unranked hits."""
+        if not rowids:
+            return {}
+        marks = ",".join("?" * len(rowids))
+        rows = self._db.execute(
+            "SELECT p.rowid, p.id, a.id, p.ordinal, p.start, p.end, "
+            "substr(a.text, p.start + 1, p.end - p.start), a.title, a.published, a.source "
+            f"FROM passages p JOIN articles a ON a.rowid = p.article_rowid WHERE p.rowid IN ({marks})",
+            list(rowids),
+        ).fetchall()
+        return {
+            r[0]: Hit(0, Passage(r[1], r[2], r[3], r[4], r[5], r[6]), r[7], r[8], r[9], 0.0)
+            for r in rows
+        }
+
+    def allowed_rowids(
+        self, since: str | None = None, until: str | None = None,
+        sources: Sequence[str] | None = None,
+    ) -> np.ndarray | None:
+        """Passage row ids passing the filters (sorted), or None when nothing filters.
+
+        Dates compare as ISO strings; `until` is inclusive of the whole day.
+        """
+        where, args = [], []
+        if since:
+            where.append("a.published >= ?")
+            args.append(since)
+        if until:
+            where.append("a.published < ?")
+            args.append(until + "\uffff")
+        if sources:
+            where.append(
+                "(" + " OR ".join("a.source LIKE ? OR a.source_name = ?" for _ in sources) + ")"
+            )
+            for s in sources:
+                args += [f"%{s}%", s]
+        if not where:
+            return None
+        rows = self._db.execute(
+            "SELECT p.rowid FROM passages p JOIN articles a ON a.rowid = p.article_rowid "
+            f"WHERE {' AND '.join(where)} ORDER BY p.rowid",
+            args,
+        ).fetchall()
+        return np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+
+    # ------------------------------------------------------------- derived indexes
+    def vector_index(self) -> FaissIndex:
+        self._ensure_derived()
+        assert self._vectors is not None
+        return self._vectors
+
+    def bm25_index(self) -> BM25Index:
+        self._ensure_derived()
+        assert self._bm25 is not None
+        return self._bm25
+
+    def _ensure_derived(self) -> None:
+        generation = self.generation()
+        if self._derived_generation == generation:
+            return
+        self.manifest = _read_json(self.directory / "manifest.json") or self.manifest
+        fresh = self.manifest.get("generation") == generation
+        if fresh:
+            try:
+                self._vectors = FaissIndex.load(self.directory / "vectors.faiss")
+                self._bm25 = BM25Index.load(self.directory / "bm25")
+                self._derived_generation = generation
+                return
+            except (OSError, RuntimeError, ValueError) as exc:
+                log.warning("index files in %s unreadable (%s); rebuilding", self.directory, exc)
+        elif generation:
+            log.warning(
+                "index files in %s are older than the database (an interrupted ingest?); "
+                "rebuilding them", self.directory,
+            )
+        self._rebuild_derived(persist=self._try_persist_lock())
+
+    def _try_persist_lock(self) -> FileLock | None:
+        lock = FileLock(str(self.directory / ".write.lock"))
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            return None  # a writer is busy; it will write the files itself
+        return lock
+
+    def _rebuild_derived(self, persist: FileLock | None) -> None:
+        generation = self.generation()
+        rows = self._db.execute("SELECT rowid, tokens, vector FROM passages ORDER BY rowid").fetchall()
+        ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+        vectors = np.frombuffer(b"".join(r[2] for r in rows), dtype=np.float32).reshape(-1, self.dim)
+        faiss_index = FaissIndex(self.dim)
+        faiss_index.add(ids, vectors)
+        bm25 = BM25Index.build(ids, [r[1].split(" ") if r[1] else [] for r in rows])
+        self._vectors, self._bm25, self._derived_generation = faiss_index, bm25, generation
+        if persist is None:
+            return
+        try:
+            self._save_derived()
+        finally:
+            persist.release()
+
+    # --------------------------------------------------------------------- writing
+    @contextmanager
+    def writer(self) -> Iterator[Writer]:
+        """The single writer of this index; a second concurrent writer is refused."""
+        lock = FileLock(str(self.directory / ".write.lock"))
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            raise StoreError(
+                f"another process is writing to the index {self.directory}; "
+                "wait for it to finish and try again"
+            ) from None
+        writer = Writer(self._db, self.dim)
+        try:
+            yield writer
+        finally:
+            try:
+                if self._db.in_transaction:
+                    self._db.rollback()
+                if writer.changed:
+                    self._rebuild_derived(persist=None)
+                    self._save_derived()
+            finally:
+                lock.release()
+
+    def _save_derived(self) -> None:
+        assert self._vectors is not None and self._bm25 is not None
+        self._vectors.save(self.directory / "vectors.faiss")
+        self._bm25.save(self.directory / "bm25")
+        self.manifest = {
+            **self.manifest, "generation": self._derived_generation, "counts": self.counts(),
+            "updated_at": timestamp(), "rag_version": __version__,
+        }
+        _write_json(self.directory / "manifest.json", self.manifest)
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    db = sqlite3.connect(str(path), check_same_thread=False, isolation_level="DEFERRED")
+    db.execute("PRAGMA journal_mode=WAL")
+    # WAL + NORMAL survives a killed process (not a power cut) and is much faster.
+    db.execute("PRAGMA synchronous=NORMAL")
+    db.execute("PRAGMA foreign_keys=ON")
+    db.executescript(_SCHEMA)
+    return db
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(data, ensure_ascii=False, indent=2), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return None

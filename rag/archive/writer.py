@@ -1,0 +1,91 @@
+"""Changes to an index, made by the one process holding its write lock (see store.py)."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Sequence
+
+import numpy as np
+
+from rag.types import Article, Passage
+
+
+def timestamp() -> str:
+    """Local time, ISO 8601 with offset."""
+    return time.strftime("%Y-%m-%dT%H:%M:%S%z")
+
+
+class Writer:
+    """Changes to one index, made while holding its write lock."""
+
+    def __init__(self, db: sqlite3.Connection, dim: int) -> None:
+        self._db = db
+        self.dim = dim  # of the index's vectors
+        self.changed = False
+
+    def articles_from_source(self, source: str) -> dict[str, str]:
+        """{article id: key} of the articles read from `source`."""
+        rows = self._db.execute("SELECT id, key FROM articles WHERE source = ?", (source,))
+        return dict(rows.fetchall())
+
+    def source_of(self, article_id: str) -> str | None:
+        row = self._db.execute("SELECT source FROM articles WHERE id = ?", (article_id,)).fetchone()
+        return row[0] if row else None
+
+    def vectors_for(self, text_hashes: Sequence[str]) -> dict[str, bytes]:
+        """Stored vectors of passages with these text hashes (to skip re-embedding)."""
+        found: dict[str, bytes] = {}
+        unique = list(dict.fromkeys(text_hashes))
+        for i in range(0, len(unique), 500):
+            part = unique[i : i + 500]
+            rows = self._db.execute(
+                f"SELECT text_hash, vector FROM passages WHERE text_hash IN ({','.join('?' * len(part))})",
+                part,
+            )
+            found.update(rows.fetchall())
+        return found
+
+    def put(
+        self, article: Article, passages: Sequence[Passage], tokens: Sequence[list[str]],
+        text_hashes: Sequence[str], vectors: np.ndarray,
+    ) -> None:
+        """Insert an article (its id must not be stored yet)."""
+        cur = self._db.execute(
+            "INSERT INTO articles (id, key, title, text, source, published, source_name, reporters,"
+            " captions, section, subtitle, added_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+            (
+                article.id, article.key, article.title, article.text, article.source,
+                article.published, article.source_name,
+                json.dumps(list(article.reporters), ensure_ascii=False),
+                json.dumps(list(article.captions), ensure_ascii=False),
+                article.section, article.subtitle, timestamp(),
+            ),
+        )
+        article_rowid = cur.lastrowid
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        self._db.executemany(
+            "INSERT INTO passages (id, article_rowid, ordinal, start, end, text_hash, tokens, vector)"
+            " VALUES (?,?,?,?,?,?,?,?)",
+            [
+                (p.id, article_rowid, p.ordinal, p.start, p.end, h, " ".join(t), v.tobytes())
+                for p, t, h, v in zip(passages, tokens, text_hashes, vectors, strict=True)
+            ],
+        )
+        self.changed = True
+
+    def delete(self, article_id: str) -> bool:
+        cur = self._db.execute("DELETE FROM articles WHERE id = ?", (article_id,))
+        self.changed |= cur.rowcount > 0
+        return cur.rowcount > 0
+
+    def commit(self) -> None:
+        """Make the changes so far durable, as one step of the index's history."""
+        if not self._db.in_transaction:
+            return
+        self._db.execute(
+            "INSERT INTO meta (key, value) VALUES ('generation', '1') ON CONFLICT(key) "
+            "DO UPDATE SET value = CAST(value AS INTEGER) + 1"
+        )
+        self._db.commit()

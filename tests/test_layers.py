@@ -1,0 +1,116 @@
+"""The import structure: each wing of `rag` imports only the wings below it, the
+adapters reach the core only through `rag.service`, and `rag` never imports `eval`.
+
+Read from the source with `ast`, so a violation fails here before anything runs.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# Bottom to top; a module may import its own wing and any wing of a lower rank.
+RANKS = {
+    "rag": 0, "rag.types": 0, "rag.results": 0, "rag.errors": 0, "rag.config": 0,
+    "rag.text": 1,
+    "rag.ingest": 2,
+    "rag.models": 3,
+    "rag.archive": 4,
+    "rag.generate": 5,
+    "rag.answer": 6,
+    "rag.service": 7,
+    "rag.web": 8,
+    "rag.cli": 9,
+}
+SHARED = {"rag", "rag.types", "rag.results", "rag.errors", "rag.config", "rag.text"}
+# Adapters use the core only through the service door and the shared modules.
+ADAPTERS = {"rag.web", "rag.cli", "eval", "bench"}
+
+
+def _module(path: Path) -> str:
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def _wing(module: str) -> str:
+    """`rag.answer.verify` → `rag.answer`; `rag.service` → `rag.service`; `eval.qa` → `eval`."""
+    parts = module.split(".")
+    if parts[0] != "rag":
+        return parts[0]
+    return ".".join(parts[:2]) if len(parts) > 1 else "rag"
+
+
+def _imports(path: Path) -> list[tuple[int, str]]:
+    """(line, absolute module) of every import in the file, relative ones resolved."""
+    module = _module(path)
+    package = module.split(".") if path.name == "__init__.py" else module.split(".")[:-1]
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found += [(node.lineno, a.name) for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                base = ".".join(package[: len(package) - node.level + 1] + ([base] if base else []))
+            found.append((node.lineno, base))
+            # `from rag import web` imports the wing rag.web, not the package rag
+            found += [(node.lineno, f"{base}.{a.name}") for a in node.names
+                      if base in ("rag", "eval") and a.name != "__version__"]
+    return found
+
+
+def _sources(*folders: str) -> list[Path]:
+    return sorted(p for folder in folders for p in (ROOT / folder).rglob("*.py"))
+
+
+def _violations() -> list[str]:
+    bad = []
+    for path in _sources("rag", "eval", "bench") + [ROOT / "app.py"]:
+        wing = _wing(_module(path))
+        for line, target in _imports(path):
+            top = target.split(".")[0]
+            where = f"{path.relative_to(ROOT)}:{line} imports {target}"
+            if top not in ("rag", "eval") or _wing(target) == wing:
+                continue
+            if top == "eval":
+                if wing.startswith("rag"):
+                    bad.append(f"{where}: rag never imports eval")
+                continue
+            target_wing = _wing(target)
+            if wing in ADAPTERS or wing == "app":
+                if target_wing not in SHARED | {"rag.service", "rag.web"}:
+                    bad.append(f"{where}: an adapter uses rag.service and the shared modules only")
+            elif RANKS[target_wing] > RANKS[wing]:
+                bad.append(f"{where}: {wing} sits below {target_wing}")
+    return bad
+
+
+def test_no_wing_imports_a_higher_one_and_rag_never_imports_eval():
+    assert _violations() == []
+
+
+def test_the_check_catches_an_upward_import(tmp_path, monkeypatch):
+    # A lower wing reaching up, and the core reaching into eval, are both reported.
+    fake = tmp_path / "rag" / "text"
+    fake.mkdir(parents=True)
+    (fake / "bad.py").write_text("from rag.answer.verify import check_support\nimport eval.cli\n")
+    (tmp_path / "eval").mkdir()
+    (tmp_path / "bench").mkdir()
+    (tmp_path / "app.py").write_text("from rag.archive.store import Store\n")
+    monkeypatch.setitem(globals(), "ROOT", tmp_path)
+    found = _violations()
+    assert any("rag.text sits below rag.answer" in v for v in found)
+    assert any("rag never imports eval" in v for v in found)
+    assert any("app.py" in v and "adapter" in v for v in found)
+
+
+@pytest.mark.parametrize("wing", [w for w in RANKS if w.count(".") == 1 and (ROOT / w.replace(".", "/")).is_dir()])
+def test_every_wing_says_what_lives_there_and_what_it_may_import(wing):
+    doc = ast.get_docstring(ast.parse((ROOT / wing.replace(".", "/") / "__init__.py").read_text()))
+    assert doc and "import" in doc, f"{wing}/__init__.py needs a docstring naming what it may import"
