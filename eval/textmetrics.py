@@ -21,7 +21,8 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from rag.text.normalize import Quantity, find_quantities, normalize, parse_number, same_quantity
+from rag.text.normalize import normalize
+from rag.text.quantities import Quantity, find_quantities, parse_number, same_quantity
 from rag.text.words import posseg
 
 _MARKERS = re.compile(r"[\[［【]\s*\d+(?:\s*[-–,，、]\s*\d+)*\s*[\]］】]")

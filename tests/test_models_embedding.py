@@ -288,7 +288,7 @@ def test_real_package_builds_once_from_two_processes(tmp_path):
     assert [p.returncode for p in procs] == [0, 0], outs
     folder = tmp_path / "models" / FOLDER
     assert {o.strip() for o, _ in outs} == {str(folder)}
-    assert sum(e.count("INFO:rag.models:built") for _, e in outs) == 1
+    assert sum(e.count("INFO:rag.models.embedding:built") for _, e in outs) == 1
     marker = json.loads((folder / "rag-build.json").read_text())
     assert marker["source"]["sha256"] == ORIGINAL.sha256
     config = json.loads((folder / "config.json").read_text())

@@ -21,7 +21,7 @@ from rag.results import REFUSAL, Answer, AnswerSentence, Citation
 from rag.text.bigrams import content_bigrams
 from rag.text.chunking import split_sentences
 from rag.text.dates import resolve_range
-from rag.text.normalize import Quantity, find_quantities, same_quantity
+from rag.text.quantities import Quantity, find_quantities, same_quantity
 from rag.types import Hit, Search, evidence_text
 
 OnToken = Callable[[str], None]

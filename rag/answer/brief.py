@@ -29,7 +29,7 @@ from rag.generate.base import Role
 from rag.results import Brief, BriefSentence, Citation, Section
 from rag.text.bigrams import content_bigrams
 from rag.text.chunking import split_sentences
-from rag.text.normalize import Quantity, find_quantities, same_quantity
+from rag.text.quantities import Quantity, find_quantities, same_quantity
 from rag.types import Article, Passage, evidence_text
 
 Progress = Callable[[float, str], None]

@@ -15,14 +15,8 @@ from dataclasses import dataclass
 
 from rag.answer.citations import Sentence, is_refusal, parse_citations, with_markers
 from rag.text.bigrams import char_bigrams
-from rag.text.normalize import (
-    CN_NUMERALS,
-    Quantity,
-    find_quantities,
-    fold,
-    normalize,
-    same_quantity,
-)
+from rag.text.normalize import fold, normalize
+from rag.text.quantities import CN_NUMERALS, Quantity, find_quantities, same_quantity
 from rag.text.words import posseg
 
 __all__ = [

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 import numpy as np
 
 from rag.config import DEFAULT_EMBEDDING_MODEL, default_threads
+from rag.errors import ModelError
 from rag.models.embedding import model_checksum, resolve_embedding_model
 
 if TYPE_CHECKING:
@@ -89,7 +90,7 @@ class SentenceTransformerEmbedder:
         """Embedding dimension, read from the model (loads it, encodes nothing)."""
         dim = self._load().get_embedding_dimension()
         if dim is None:
-            raise ValueError(f"embedding model {self.model_id!r} does not report its dimension")
+            raise ModelError(f"embedding model {self.model_id!r} does not report its dimension")
         return int(dim)
 
     @property

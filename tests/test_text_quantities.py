@@ -1,6 +1,7 @@
 import pytest
 
-from rag.text.normalize import Quantity, find_quantities, normalize, parse_number, same_quantity
+from rag.text.normalize import normalize
+from rag.text.quantities import Quantity, find_quantities, parse_number, same_quantity
 
 
 def one(text: str) -> Quantity:
