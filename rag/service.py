@@ -87,7 +87,10 @@ class Service:
         return self._embedder
 
     def store(self) -> Store:
-        """The open index; raises StoreError with advice when there is none."""
+        """The open index; raises StoreError with advice when there is none.
+
+        The service's own handle: adapters use the methods of `Service`, never the store.
+        """
         if self._store is None:
             self._store = Store.open(self.settings.index_dir, self.settings.embedding_model)
         return self._store
