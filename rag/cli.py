@@ -204,13 +204,28 @@ def cmd_search(service: Any, args: argparse.Namespace) -> int:
     return 0
 
 
+def print_evidence(evidence: Any) -> None:
+    """The evidence sentences, shown while the model writes (to stderr: the answer,
+    verified, follows on stdout)."""
+    if not evidence:
+        return
+    print("依据：", file=sys.stderr)
+    for e in evidence:
+        date = (e.published or "日期不详")[:10]
+        print(f"  [{e.n}] {e.text.replace(chr(10), ' ')}（《{e.title}》{date}）", file=sys.stderr)
+    print("回答：", end="", flush=True, file=sys.stderr)
+
+
 def cmd_ask(service: Any, args: argparse.Namespace) -> int:
     streamed = not args.json and sys.stdout.isatty()
 
     def on_token(delta: str) -> None:
         print(delta, end="", flush=True, file=sys.stderr)
 
-    answer = service.ask(args.question, as_of=args.as_of, on_token=on_token if streamed else None)
+    answer = service.ask(
+        args.question, as_of=args.as_of, on_token=on_token if streamed else None,
+        on_evidence=print_evidence if streamed else None,
+    )
     if args.json:
         from rag.results import answer_to_json
 

@@ -75,6 +75,8 @@ class Settings:
     n_ctx: int = 4096
     max_answer_tokens: int = 256
     answer_k: int = 5  # passages shown to the model
+    # Evidence sentences shown before the answer, in characters (about 250 tokens).
+    evidence_chars: int = 360
     # Dense cosine the best passage must reach for the archive to count as covering a
     # question. Calibrated for the default e5-small on chinese_squad_dev (1.1% of
     # answerable questions refused; bench/calibrate_refusal.py); set 0 for other models
@@ -99,7 +101,7 @@ class Settings:
 
     def __post_init__(self) -> None:
         positive = ("threads", "embed_batch_size", "chunk_size", "top_k", "candidates",
-                    "rrf_k", "max_per_article", "n_ctx", "max_answer_tokens", "answer_k",
+                    "rrf_k", "max_per_article", "n_ctx", "max_answer_tokens", "answer_k", "evidence_chars",
                     "generation_timeout", "brief_facts_per_article", "brief_section_facts",
                     "summary_part_chars", "embed_group", "commit_every")
         for name in positive:

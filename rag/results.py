@@ -65,6 +65,31 @@ def citation_to_json(c: Citation) -> dict[str, object]:
             "passage_id": c.passage_id, "text": c.text, "start": c.start, "end": c.end}
 
 
+# ---------------------------------------------------------------------- evidence
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """A sentence of a retrieved passage picked as what answers the question, shown before
+    the model writes. `n` is the number of its passage (`[n]`), `start`/`end` its
+    characters in the article."""
+
+    n: int
+    article_id: str
+    title: str
+    published: str | None
+    text: str
+    start: int
+    end: int
+    score: float
+
+
+def evidence_to_json(e: Evidence) -> dict[str, object]:
+    """An evidence sentence as `rag ask --json` and the web API give it."""
+    return {"n": e.n, "article_id": e.article_id, "title": e.title, "published": e.published,
+            "text": e.text, "start": e.start, "end": e.end, "score": round(e.score, 4)}
+
+
 # ---------------------------------------------------------------------- answers
 
 
@@ -92,6 +117,7 @@ class Answer:
     since: str | None = None
     until: str | None = None
     timings: dict[str, float] = field(default_factory=dict)
+    evidence: tuple[Evidence, ...] = ()  # shown before the answer; empty on a refusal before generation
 
 
 def answer_to_json(answer: Answer) -> dict[str, object]:
@@ -106,8 +132,9 @@ def answer_to_json(answer: Answer) -> dict[str, object]:
             for s in answer.sentences
         ],
         "citations": [citation_to_json(c) for c in answer.citations],
+        "evidence": [evidence_to_json(e) for e in answer.evidence],
         "timings": {k: round(answer.timings.get(k, 0.0), 3)
-                    for k in ("retrieve_s", "first_token_s", "total_s")},
+                    for k in ("retrieve_s", "evidence_s", "first_token_s", "total_s")},
     }
 
 

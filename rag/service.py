@@ -11,8 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from rag.answer import brief as briefs
-from rag.answer.ask import OnToken, ask
+from rag.answer.ask import OnEvidence, OnToken, ask
 from rag.answer.brief import Progress as BriefProgress
+from rag.answer.evidence import select_evidence
 from rag.answer.verify import check_support
 from rag.archive.reading import ReadingSearch
 from rag.archive.search import Filters, Retriever
@@ -23,7 +24,7 @@ from rag.errors import InputError, StoreError
 from rag.generate import Generator, make_generator
 from rag.ingest.readers import READERS
 from rag.models.embedder import Embedder, SentenceTransformerEmbedder
-from rag.results import Answer, ArticleInfo, Brief
+from rag.results import Answer, ArticleInfo, Brief, Evidence
 from rag.types import Article, Hit, IngestReport, Passage, Search
 
 DOCUMENT_TYPES = tuple(sorted(READERS))  # what ingest reads: ".txt", ".md", ".pdf", ".jsonl.gz", ...
@@ -135,9 +136,13 @@ class Service:
     def ask(
         self, question: str, history: Sequence[tuple[str, str]] = (),
         as_of: str | None = None, on_token: OnToken | None = None, *,
-        search: Search | None = None, generator: Generator | None = None,
+        on_evidence: OnEvidence | None = None, search: Search | None = None,
+        generator: Generator | None = None,
     ) -> Answer:
         """Answer from the archive, every sentence cited and checked, or refuse.
+
+        `on_evidence` gets the evidence sentences as soon as they are chosen, before the
+        model writes; `on_token` gets the model's draft as it streams.
 
         `search` replaces the archive as the source of passages (see `search_given`) and
         `generator` the configured backend, for this question only.
@@ -150,14 +155,23 @@ class Service:
         else:
             day = self.latest_date() if search is None else None
 
-        def archive(query: str, since: str | None, until: str | None) -> list[Hit]:
-            return self.search(query, k=s.answer_k, since=since, until=until)
-
         return ask(
-            question, search or archive, generator or self.generator, history=history,
+            question, search or self._archive_search, generator or self.generator, history=history,
             as_of=day, min_score=s.refuse_below, max_tokens=s.max_answer_tokens,
-            on_token=on_token,
+            on_token=on_token, on_evidence=on_evidence, evidence_budget=s.evidence_chars,
         )
+
+    def evidence(self, question: str, *, search: Search | None = None) -> tuple[Evidence, ...]:
+        """The evidence sentences `ask` would show for `question`, without the model:
+        retrieval and sentence selection only (milliseconds after the search)."""
+        if not question.strip():
+            raise InputError("the question is empty")
+        s = self.settings
+        hits = (search or self._archive_search)(question, None, None)
+        return select_evidence(question, hits, s.evidence_chars)
+
+    def _archive_search(self, query: str, since: str | None, until: str | None) -> list[Hit]:
+        return self.search(query, k=self.settings.answer_k, since=since, until=until)
 
     def search_given(
         self, texts: Sequence[tuple[str, str]], title: str = "", published: str | None = None,

@@ -97,3 +97,19 @@ def test_a_date_from_another_numbered_meeting_is_refused(seed):
     # the page dates the 四届三十四次 chair meeting; the 四届四次 session has no date there
     answer = seed.ask("市政协四届四次会议定在哪一天开幕？")
     assert answer.refused, answer.answer
+
+
+# The sentence that answers is in the evidence, shown before the model writes, for the
+# questions where the figure of another measure or another report sits beside it.
+@pytest.mark.parametrize("question, holds", [
+    ("沙溪河治理工程总投资多少？", "总投资12.6亿元"),
+    ("沙溪河治理工程计划新建和改造多少公里污水管网？", "186公里"),
+    ("地铁2号线什么时候开通试运营？", "12月28日开通试运营"),
+])
+def test_the_evidence_holds_the_answering_sentence(example, question, holds):
+    evidence = example.evidence(question)
+    assert any(holds in e.text for e in evidence), [e.text for e in evidence]
+    assert sum(len(e.text) for e in evidence) <= example.settings.evidence_chars
+    for e in evidence:
+        article = example.article(e.article_id)
+        assert article.text[e.start : e.end] == e.text

@@ -83,12 +83,24 @@ def test_ask_json_with_the_extractive_backend(rag, archive):
     assert code == 0, err
     data = json.loads(out)
     assert set(data) == {"question", "standalone_question", "answer", "refused", "sentences",
-                         "citations", "timings"}
+                         "citations", "evidence", "timings"}
     assert not data["refused"] and "4.2万" in data["answer"]
     assert data["sentences"][0]["supported"] and data["sentences"][0]["citations"]
     cited = data["citations"][0]
     assert "马拉松" in cited["title"] and cited["text"] and cited["end"] > cited["start"]
-    assert set(data["timings"]) == {"retrieve_s", "first_token_s", "total_s"}
+    assert set(data["timings"]) == {"retrieve_s", "evidence_s", "first_token_s", "total_s"}
+    assert any("4.2万" in e["text"] for e in data["evidence"])  # the evidence holds the answer
+
+
+def test_ask_on_a_terminal_shows_the_evidence_before_the_answer(rag, archive, monkeypatch):
+    rag("ingest", str(archive), "--quiet")
+    monkeypatch.setattr("sys.stdout.isatty", lambda: True)
+    code, out, err = rag("ask", "青川马拉松有多少人报名？", "--generator", "extractive")
+    assert code == 0, err
+    assert err.index("依据：") < err.index("回答：") < err.index("4.2万人报名", err.index("回答："))
+    evidence_lines = err[err.index("依据："):err.index("回答：")]
+    assert "[1]" in evidence_lines and "4.2万" in evidence_lines and "《" in evidence_lines
+    assert "4.2万" in out  # the verified answer on stdout
 
 
 def test_ask_refuses_when_nothing_supports_an_answer(rag, archive):

@@ -394,3 +394,25 @@ def test_brief_downloads_keep_only_the_newest_files(service) -> None:  # type: i
 
     gc.collect()
     assert not folder.exists()  # nothing left behind once the app is gone
+
+
+def test_chat_shows_the_evidence_before_the_model_writes(archive, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from fakes import FakeEmbedder
+
+    from rag.config import Settings
+    from rag.service import Service
+    from rag.web.handlers import Handlers
+
+    settings = Settings.load(env={}, index_dir=tmp_path / "index", embedding_model="fake-embedder",
+                             generator="extractive", refuse_below=0)
+    service = Service(settings, embedder=FakeEmbedder())
+    service.ingest([archive])
+    frames = [html for _, html, _, _ in Handlers(service).chat("青川马拉松有多少人报名？", [])]
+    with_evidence = [i for i, html in enumerate(frames) if 'class="evidence"' in html]
+    with_draft = [i for i, html in enumerate(frames) if "4.2万" in html and 'class="evidence"' not in html]
+    assert with_evidence and with_draft
+    first = frames[with_evidence[0]]
+    assert "已找到依据" in first and "4.2万" in first  # the sentence that answers, before any draft
+    assert with_evidence[0] < with_draft[-1]
+    assert 'class="evidence"' not in frames[-1] and "cite" in frames[-1]  # the answer replaced it
+    service.close()

@@ -16,8 +16,9 @@ from dataclasses import dataclass
 
 from rag.answer import prompts
 from rag.answer import verify as cite
+from rag.answer.evidence import DEFAULT_BUDGET, select_evidence
 from rag.generate import Generator, Message
-from rag.results import REFUSAL, Answer, AnswerSentence, Citation
+from rag.results import REFUSAL, Answer, AnswerSentence, Citation, Evidence
 from rag.text.bigrams import content_bigrams
 from rag.text.chunking import split_sentences
 from rag.text.dates import resolve_range
@@ -25,6 +26,7 @@ from rag.text.quantities import Quantity, find_quantities, same_quantity
 from rag.types import Hit, Search, evidence_text
 
 OnToken = Callable[[str], None]
+OnEvidence = Callable[[tuple[Evidence, ...]], None]
 
 # "多少名 / 几座 / 多少亿元": the measure word the answer's number must carry.
 _ASKED_MEASURE = re.compile(r"(?:多少|几)(?:个)?(万|亿)?([名人位家座台辆套吨元米岁次项所户张份条只辆架艘株亩个])")
@@ -309,11 +311,15 @@ def ask(
     min_score: float = 0.0,
     max_tokens: int = 256,
     on_token: OnToken | None = None,
+    on_evidence: OnEvidence | None = None,
+    evidence_budget: int = DEFAULT_BUDGET,
 ) -> Answer:
     """Answer `question` from the archive; see the module docstring for the guarantees.
 
     `search(query, since, until)` returns ranked hits; `min_score` is the dense cosine
     the best hit must reach, below which the archive is taken not to cover the question.
+    `on_evidence` receives the selected evidence sentences (see `evidence`) before the
+    model is asked, `on_token` the model's draft as it is written.
     """
     started = time.perf_counter()
     timings: dict[str, float] = {}
@@ -323,15 +329,21 @@ def ask(
     hits = search(standalone, since, until)
     timings["retrieve_s"] = time.perf_counter() - started
 
+    evidence: tuple[Evidence, ...] = ()
+
     def refuse(draft: str = "") -> Answer:
         timings["total_s"] = time.perf_counter() - started
         closest = tuple(Citation.of(n, h) for n, h in enumerate(hits[:3], start=1))
         return Answer(question, standalone, REFUSAL, True, (), closest, draft,
-                      since, until, timings)
+                      since, until, timings, evidence)
 
     best = max((h.dense_score for h in hits if h.dense_score is not None), default=None)
     if not hits or (best is not None and best < min_score):
         return refuse()
+    evidence = select_evidence(standalone, hits, evidence_budget)
+    timings["evidence_s"] = time.perf_counter() - started
+    if on_evidence:
+        on_evidence(evidence)
 
     messages = [Message(r, c) for r, c in prompts.answer_messages(standalone, hits)]
     parts: list[str] = []
@@ -391,4 +403,5 @@ def ask(
     return Answer(
         question, standalone, text, False, sentences,
         tuple(Citation.of(n, hits[n - 1]) for n in cited), draft, since, until, timings,
+        evidence,
     )

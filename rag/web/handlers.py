@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rag.errors import RagError, StoreError
+from rag.results import Evidence, evidence_to_json
 from rag.web import render
 from rag.web.files import safe_filename
 from rag.web.upload import ingest_upload
@@ -161,13 +162,19 @@ class Handlers:
             yield gr.skip(), render.render_chat(turns), render.render_sources(turns), turns
             return
 
-        tokens: queue.Queue[str | None] = queue.Queue()
+        # The model's tokens, and (once, first) the evidence sentences as a list.
+        tokens: queue.Queue[str | list[dict[str, Any]] | None] = queue.Queue()
         outcome: dict[str, Any] = {}
+
+        def on_evidence(evidence: Sequence[Evidence]) -> None:
+            tokens.put([evidence_to_json(e) for e in evidence])
 
         def work() -> None:
             try:
                 with self.lock.read():
-                    outcome["answer"] = self.service.ask(question, history=history, on_token=tokens.put)
+                    outcome["answer"] = self.service.ask(
+                        question, history=history, on_token=tokens.put, on_evidence=on_evidence,
+                    )
             except BaseException as exc:  # handed to the request thread below, not swallowed
                 outcome["error"] = exc
             finally:
@@ -177,18 +184,24 @@ class Handlers:
         done, last = False, 0.0
         while not done:
             pieces = []
+            shown = False
             item = tokens.get()
             while True:
                 if item is None:
                     done = True
                     break
-                pieces.append(item)
+                if isinstance(item, list):
+                    turn["evidence"] = item
+                    shown = True
+                    break  # shown on its own, before any of the model's words
+                else:
+                    pieces.append(item)
                 try:
                     item = tokens.get_nowait()
                 except queue.Empty:
                     break
             turn["draft"] += "".join(pieces)
-            if pieces and time.monotonic() - last >= STREAM_EVERY:
+            if shown and not done or pieces and time.monotonic() - last >= STREAM_EVERY:  # the evidence is shown at once, before the model writes
                 last = time.monotonic()
                 yield gr.skip(), render.render_chat(turns), gr.skip(), gr.skip()
             elif pieces and not done:

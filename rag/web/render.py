@@ -143,6 +143,16 @@ def render_chat(turns: Sequence[Mapping[str, Any]], empty_hint: str = "") -> str
     return "".join(parts)
 
 
+def render_evidence(evidence: Sequence[Mapping[str, Any]]) -> str:
+    """The evidence sentences, shown while the model writes its answer."""
+    items = "".join(
+        f'<li><span class="evidence-n">[{int(e["n"])}]</span> {esc(e["text"])}'
+        f'<span class="evidence-meta">《{esc(e["title"])}》{esc((e.get("published") or "日期不详")[:10])}</span></li>'
+        for e in evidence
+    )
+    return f'<div class="evidence"><div class="evidence-title">依据</div><ol>{items}</ol></div>'
+
+
 def _bot_message(turn: Mapping[str, Any], prefix: str) -> str:
     out = []
     standalone = turn.get("standalone")
@@ -151,8 +161,16 @@ def _bot_message(turn: Mapping[str, Any], prefix: str) -> str:
     status = turn["status"]
     if status == "pending":
         draft = turn.get("draft") or ""
-        text = esc(draft) if draft else '<span class="thinking">正在查找资料…</span>'
+        evidence = turn.get("evidence") or ()
+        if draft:
+            text = esc(draft)
+        elif evidence:
+            text = '<span class="thinking">已找到依据，正在组织回答…</span>'
+        else:
+            text = '<span class="thinking">正在查找资料…</span>'
         out.append(f'<div class="bubble answer streaming">{text}<span class="cursor"></span></div>')
+        if evidence:
+            out.append(render_evidence(evidence))
     elif status == "error":
         out.append(f'<div class="bubble error"><b>出错了：</b>{esc(turn.get("message"))}</div>')
     elif status == "refused":

@@ -37,6 +37,12 @@ CSS = """
 .rewritten::before { content: "↪ "; }
 .answer-foot { margin-top: 4px; font-size: 12px; color: var(--body-text-color-subdued); white-space: normal; }
 .thinking { color: var(--body-text-color-subdued); }
+.evidence { margin: 6px 0 0; padding: 8px 12px; border-left: 3px solid var(--color-accent); font-size: 0.92em; }
+.evidence-title { font-weight: 600; margin-bottom: 4px; }
+.evidence ol { list-style: none; margin: 0; padding: 0; }
+.evidence li { margin: 2px 0; }
+.evidence-n { color: var(--color-accent); font-weight: 600; }
+.evidence-meta { color: var(--body-text-color-subdued); margin-left: 6px; font-size: 0.9em; }
 .cursor { display: inline-block; width: 7px; height: 1.05em; margin-left: 2px; vertical-align: text-bottom;
   background: var(--color-accent); animation: rag-blink 1s steps(2) infinite; }
 @keyframes rag-blink { 50% { opacity: 0; } }
