@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import threading
 import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -14,17 +15,20 @@ from rag.answer import brief as briefs
 from rag.answer.ask import OnEvidence, OnToken, ask
 from rag.answer.brief import Progress as BriefProgress
 from rag.answer.evidence import select_evidence
+from rag.answer.prompts import answer_messages
 from rag.answer.verify import check_support
+from rag.answer.verify import warm_up as warm_up_verification
 from rag.archive.reading import ReadingSearch
 from rag.archive.search import Filters, Retriever
 from rag.archive.store import Store
 from rag.archive.update import Progress, ingest
 from rag.config import SearchMode, Settings
 from rag.errors import InputError, StoreError
-from rag.generate import Generator, make_generator
+from rag.generate import Generator, Message, make_generator
 from rag.ingest.readers import READERS
 from rag.models.embedder import Embedder, SentenceTransformerEmbedder
 from rag.results import Answer, ArticleInfo, Brief, Evidence
+from rag.text.words import tokenize
 from rag.types import Article, Hit, IngestReport, Passage, Search
 
 DOCUMENT_TYPES = tuple(sorted(READERS))  # what ingest reads: ".txt", ".md", ".pdf", ".jsonl.gz", ...
@@ -70,31 +74,58 @@ class Service:
         self._generator = generator
         self._store: Store | None = None
         self._reading: ReadingSearch | None = None
+        # Web handlers run in threads: one lock so a model or the index is opened once.
+        self._opening = threading.RLock()
 
     @property
     def generator(self) -> Generator:
-        if self._generator is None:
-            s = self.settings
-            self._generator = make_generator(s.generator, **s.generator_options())
-        return self._generator
+        with self._opening:
+            if self._generator is None:
+                s = self.settings
+                self._generator = make_generator(s.generator, **s.generator_options())
+            return self._generator
 
     @property
     def embedder(self) -> Embedder:
-        if self._embedder is None:
-            s = self.settings
-            self._embedder = SentenceTransformerEmbedder(
-                s.embedding_model, threads=s.threads, batch_size=s.embed_batch_size
-            )
-        return self._embedder
+        with self._opening:
+            if self._embedder is None:
+                s = self.settings
+                self._embedder = SentenceTransformerEmbedder(
+                    s.embedding_model, threads=s.threads, batch_size=s.embed_batch_size
+                )
+            return self._embedder
 
     def store(self) -> Store:
         """The open index; raises StoreError with advice when there is none.
 
         The service's own handle: adapters use the methods of `Service`, never the store.
         """
-        if self._store is None:
-            self._store = Store.open(self.settings.index_dir, self.settings.embedding_model)
-        return self._store
+        with self._opening:
+            if self._store is None:
+                self._store = Store.open(self.settings.index_dir, self.settings.embedding_model)
+            return self._store
+
+    def warm_up(self) -> float:
+        """Load now what the first question would wait for: the index, the embedder,
+        jieba, the generator and, for a local model, the fixed start of every answer
+        prompt (its tokens are computed once and reused by each question). Returns the
+        seconds it took."""
+        started = time.perf_counter()
+        if self.has_index():
+            store = self.store()
+            store.vector_index()
+            store.bm25_index()
+        self.embedder.embed_queries(["预热"])
+        tokenize("预热")
+        warm_up_verification()
+        generator = self.generator
+        load = getattr(generator, "warm_up", None)  # every backend has it; fakes need not
+        if load is not None:
+            load()
+        if self.settings.generator in ("llama.cpp", "transformers"):
+            messages = [Message(r, c) for r, c in answer_messages("", [])]
+            generator.generate(messages, max_tokens=1)
+        return time.perf_counter() - started
 
     def close(self) -> None:
         if self._store is not None:

@@ -416,3 +416,22 @@ def test_chat_shows_the_evidence_before_the_model_writes(archive, tmp_path: Path
     assert with_evidence[0] < with_draft[-1]
     assert 'class="evidence"' not in frames[-1] and "cite" in frames[-1]  # the answer replaced it
     service.close()
+
+
+def test_warm_up_opens_the_index_and_computes_the_fixed_prompt_start(archive, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from fakes import FakeEmbedder, ScriptedGenerator
+
+    from rag.answer.prompts import ANSWER_SYSTEM
+    from rag.config import Settings
+    from rag.service import Service
+
+    settings = Settings.load(env={}, index_dir=tmp_path / "index", embedding_model="fake-embedder")
+    embedder, generator = FakeEmbedder(), ScriptedGenerator("")
+    Service(settings, embedder=embedder).ingest([archive])
+    service = Service(settings, embedder=embedder, generator=generator)
+    queries = embedder.queries_embedded
+    assert service.warm_up() >= 0
+    assert service._store is not None and embedder.queries_embedded == queries + 1
+    # the local model read the system prompt every answer starts with, once
+    assert len(generator.prompts) == 1 and generator.prompts[0][0].content == ANSWER_SYSTEM
+    service.close()

@@ -16,11 +16,12 @@ import argparse
 import logging
 import os
 import sys
+import threading
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from rag.config import GENERATORS, auth_from_env
-from rag.errors import ConfigError
+from rag.errors import ConfigError, RagError
 from rag.web import render
 from rag.web.files import UPLOAD_TYPES
 from rag.web.handlers import TABLE_HEADERS, Handlers, article_placeholder, example_questions, header
@@ -276,8 +277,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--auth", metavar="USER:PASSWORD", help="require this login (default $RAG_AUTH)")
     parser.add_argument("--concurrency", type=int, default=1, metavar="N",
                         help="answers, briefs and summaries computed at once (default 1)")
+    parser.add_argument("--no-warm-up", dest="warm_up", action="store_false",
+                        help="load the models on the first question, not at start")
     parser.add_argument("--generator", choices=GENERATORS,
                         help="answer backend (default: settings, llama.cpp)")
+
+
+def _warm_up(service: "Service") -> None:
+    # While the page is already served: the first question then waits for nothing, or
+    # only for the rest of this.
+    print("loading the models and the index …", file=sys.stderr, flush=True)
+    try:
+        seconds = service.warm_up()
+    except RagError as exc:
+        print(f"warning: could not load everything ahead: {exc}", file=sys.stderr, flush=True)
+        return
+    print(f"ready: models and index loaded in {seconds:.1f} s", file=sys.stderr, flush=True)
 
 
 def serve(service: "Service", args: argparse.Namespace) -> int:
@@ -294,6 +309,8 @@ def serve(service: "Service", args: argparse.Namespace) -> int:
         print(f"warning: serving on {args.host} without --auth: anyone who can reach it can "
               "read and change the archive", file=sys.stderr)
     demo = build_app(service, model_concurrency=args.concurrency)
+    if args.warm_up:
+        threading.Thread(target=_warm_up, args=(service,), name="rag-warm-up", daemon=True).start()
     try:
         launch(demo, host=args.host, port=args.port, auth=auth)
     except OSError as exc:
