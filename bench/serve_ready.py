@@ -4,7 +4,8 @@
 
 For each tree (a git worktree of `--ref`, then this checkout) the example archive is
 indexed, `rag serve` started, and the same question asked through the web API as soon
-as the page answers; then a second question, warm. Prints a table.
+as the page answers (or `--think` seconds later, as a person typing would); then a
+second question, warm. Prints a table.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ def _port() -> int:
         return int(s.getsockname()[1])
 
 
-def _measure(tree: Path, index: Path, generator: str) -> tuple[float, float, float, float]:
+def _measure(tree: Path, index: Path, generator: str, think: float) -> tuple[float, float, float, float, float]:
     env = dict(os.environ, PYTHONPATH=str(tree), RAG_INDEX=str(index), RAG_GENERATOR=generator)
     subprocess.run([sys.executable, "-m", "rag.cli", "ingest", "--quiet", str(ROOT / "examples" / "archive")],
                    cwd=tree, env=env, check=True, capture_output=True)
@@ -51,12 +52,15 @@ def _measure(tree: Path, index: Path, generator: str) -> tuple[float, float, flo
         from gradio_client import Client
 
         client = Client(f"http://127.0.0.1:{port}/", verbose=False)
+        time.sleep(think)
+        asked = time.perf_counter()
         client.predict(FIRST, api_name="/ask")
         first = time.perf_counter() - started
+        waited = time.perf_counter() - asked
         t = time.perf_counter()
         answer = client.predict(SECOND, api_name="/ask")
         second = time.perf_counter() - t
-        return up, first, second, float(answer.get("timings", {}).get("first_token_s", 0.0))
+        return up, first, waited, second, float(answer.get("timings", {}).get("first_token_s", 0.0))
     finally:
         proc.terminate()
         proc.wait(timeout=30)
@@ -66,6 +70,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--ref", required=True)
     parser.add_argument("--generator", default="llama.cpp")
+    parser.add_argument("--think", type=float, default=0.0, help="seconds between page up and question")
     args = parser.parse_args()
     rows = []
     with tempfile.TemporaryDirectory(prefix="rag-serve-") as tmp:
@@ -73,15 +78,17 @@ def main() -> int:
         subprocess.run(["git", "worktree", "add", "--detach", str(old), args.ref], cwd=ROOT,
                        check=True, capture_output=True)
         try:
-            rows.append((args.ref, *_measure(old, Path(tmp) / "index-ref", args.generator)))
-            rows.append(("this checkout", *_measure(ROOT, Path(tmp) / "index-new", args.generator)))
+            rows.append((args.ref, *_measure(old, Path(tmp) / "index-ref", args.generator, args.think)))
+            rows.append(("this checkout", *_measure(ROOT, Path(tmp) / "index-new", args.generator, args.think)))
         finally:
             subprocess.run(["git", "worktree", "remove", "--force", str(old)], cwd=ROOT,
                            check=False, capture_output=True)
-    print(f"| tree ({args.generator}) | page up s | first answer, from start s | next answer s | next first token s |")
-    print("|---|---:|---:|---:|---:|")
-    for name, up, first, second, token in rows:
-        print(f"| {name} | {up:.1f} | {first:.1f} | {second:.1f} | {token:.1f} |")
+    print(f"| tree ({args.generator}, asked {args.think:.0f} s after page up) | page up s "
+          "| first answer, from start s | first answer, from asking s | next answer s "
+          "| next first token s |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for name, up, first, waited, second, token in rows:
+        print(f"| {name} | {up:.1f} | {first:.1f} | {waited:.1f} | {second:.1f} | {token:.1f} |")
     return 0
 
 
