@@ -14,7 +14,7 @@ from typing import Any
 
 from .data import DataError
 
-SECTIONS = ("retrieval", "answer", "citation", "refusal", "summary", "latency_s")
+SECTIONS = ("retrieval", "answer", "citation", "evidence", "refusal", "summary", "latency_s")
 LOWER_IS_BETTER = {"false_refusal_rate"}
 LATENCY_FLOOR_S = 0.005
 CONFIG_KEYS = ("generator", "generator_model", "embedding_model", "chunk_size", "answer_k",

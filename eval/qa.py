@@ -28,7 +28,7 @@ from .records import ITEMS, parse_items
 from .retrieval import METRICS as RETRIEVAL_METRICS
 from .retrieval import passage_key, rank_scores
 
-STAGES = ("retrieve_s", "first_token_s", "total_s")
+STAGES = ("retrieve_s", "evidence_s", "first_token_s", "total_s")
 Asked = tuple[Answer, list[str] | None]  # the answer, and ranked passage keys if retrieved
 
 
@@ -166,10 +166,18 @@ def score(item: QAItem, answer: Answer, ranked: list[str] | None, key: Callable[
     scores: dict[str, Any] = {
         "accuracy": None, "char_f1": None, "rouge_l": None, "refused": float(answer.refused),
         "citation_precision": None if answer.refused else citation_precision_one(pairs),
-        "citation_recall": None,
+        "citation_recall": None, "citation_holds_gold": None, "evidence_holds_gold": None,
     }
     if item.answerable:
         scores["accuracy"] = float(tm.is_correct(prediction, item.answer, item.answer_mode))
+        if scores["accuracy"]:
+            # Checked apart from the product's own support check: a right answer's cited
+            # passages state a gold answer string.
+            quoted = "".join(c.text for c in answer.citations)
+            scores["citation_holds_gold"] = float(tm.is_correct(quoted, item.answer, item.answer_mode))
+        if answer.evidence:
+            shown = "".join(e.text for e in answer.evidence)
+            scores["evidence_holds_gold"] = float(tm.is_correct(shown, item.answer, item.answer_mode))
         scores["char_f1"] = tm.char_f1([prediction], [item.answer], [item.answer_mode])[0]
         scores["rouge_l"] = tm.rouge_l([prediction], [list(item.answer)], [item.answer_mode])[0]
         if gold_keys and not answer.refused:
@@ -219,7 +227,10 @@ def summarize(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
         }
     if any(r["answerable"] for r in scored):
         out["answer"] = {m: mean(m) for m in ("accuracy", "char_f1", "rouge_l")}
-    out["citation"] = {"precision": mean("citation_precision"), "recall": mean("citation_recall")}
+    out["citation"] = {"precision": mean("citation_precision"), "recall": mean("citation_recall"),
+                       "holds_gold": mean("citation_holds_gold")}
+    if any(r["scores"].get("evidence_holds_gold") is not None for r in scored):
+        out["evidence"] = {"holds_gold": mean("evidence_holds_gold")}
     out["refusal"] = refusal_rates([r["refused"] for r in scored], [r["answerable"] for r in scored])
     out["latency_s"] = latency([r["timings"]["total_s"] for r in scored if "total_s" in r["timings"]])
     out["latency_stages_s"] = {
@@ -232,6 +243,7 @@ def summarize(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
         "answered": sum(not r["refused"] for r in scored),
         "with_citation_precision": sum(r["scores"]["citation_precision"] is not None for r in scored),
         "with_citation_recall": sum(r["scores"]["citation_recall"] is not None for r in scored),
+        "with_evidence": sum(r["scores"].get("evidence_holds_gold") is not None for r in scored),
     }
     return out
 

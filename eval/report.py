@@ -119,7 +119,7 @@ def _metric_sections(summary: dict[str, Any]) -> list[str]:
                 "latency_p50_s", "latency_p95_s"]
         rows = [[name] + [m.get(c, "") for c in cols] for name, m in summary["retrievers"].items()]
         lines += ["## Retrieval", ""] + table(rows, ["retriever"] + cols) + [""]
-    for section in ("retrieval", "answer", "citation", "refusal", "summary", "latency_s"):
+    for section in ("retrieval", "answer", "citation", "evidence", "refusal", "summary", "latency_s"):
         if section in summary:
             values = summary[section]
             lines += [f"## {section}", ""] + table([list(values.values())], list(values)) + [""]

@@ -109,7 +109,11 @@ def test_eval_qa_reading_scores_answers_citations_and_refusals(fake_models, tmp_
     assert summary["refusal"] == {
         "n_unanswerable": 1, "refusal_rate": 1.0, "n_answerable": 5, "false_refusal_rate": 0.0,
     }
-    assert summary["citation"] == {"precision": 1.0, "recall": 1.0}
+    # every right answer cites a passage that states a gold string, checked apart from
+    # the product's own support check
+    assert summary["citation"] == {"precision": 1.0, "recall": 1.0, "holds_gold": 1.0}
+    assert 0.0 < summary["evidence"]["holds_gold"] <= 1.0  # the sentences shown first
+    assert summary["counts"]["with_evidence"] == 5
     assert "retrieval" not in summary  # each question saw only its own passages
     assert in_unit_range(summary["answer"]) and set(summary["latency_s"]) == {"p50", "p95"}
     items = {r["id"]: r for r in read_items(out)}
@@ -332,3 +336,19 @@ def test_rag_eval_help_is_forwarded(capsys):
         cli.main(["eval", "--help"])
     assert exit_.value.code == 0
     assert "rag eval" in capsys.readouterr().out
+
+
+def test_a_right_answer_citing_a_passage_without_the_gold_string_is_counted_apart():
+    from eval.data import QAItem
+    from eval.qa import score
+    from rag.results import Answer, AnswerSentence, Citation, Evidence
+
+    item = QAItem("x1", "2号线土建完成了多少？", ("85%",), passages=("2号线土建工程已完成85%。",))
+    wrong_source = Citation(1, "a", "别的报道", "2025-03-01", "s", "p", "1号线客流增长12%。", 0, 9)
+    shown = Evidence(1, "a", "别的报道", "2025-03-01", "1号线客流增长12%。", 0, 9, 1.0)
+    answer = Answer(item.question, item.question, "2号线土建完成85%[1]。", False,
+                    (AnswerSentence("2号线土建完成85%。", (1,), True),), (wrong_source,),
+                    evidence=(shown,))
+    record = score(item, answer, None, lambda aid, text: aid)
+    assert record["scores"]["accuracy"] == 1.0
+    assert record["scores"]["citation_holds_gold"] == 0.0 and record["scores"]["evidence_holds_gold"] == 0.0
