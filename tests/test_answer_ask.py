@@ -274,3 +274,26 @@ def test_a_title_from_a_list_gives_way_to_the_one_said_of_what_was_asked():
     assert answer.answer == "开场舞《春到农家》[1]。"
     answer = asked("演出中葫芦丝演奏的是什么曲目？", "葫芦丝演奏了《月光下的凤尾竹》。[1]", SHOW)
     assert answer.answer == "葫芦丝演奏了《月光下的凤尾竹》[1]。"
+
+
+RIVER = [
+    ("沙溪河治理工程开工", "2024-11-26",
+     "11月25日上午，沙溪河流域水环境综合治理工程开工。这是我市今年投资规模最大的生态环境项目，总投资12.6亿元。"),
+    ("沙溪河治理完成投资过半", "2025-05-20",
+     "截至目前，沙溪河流域水环境综合治理工程已完成投资8.3亿元，占总投资的65.9%。"),
+    ("地铁2号线一期工程完成总工程量60%", "2025-03-12", "按照计划，地铁2号线一期工程将于2025年底开通试运营。"),
+    ("地铁2号线全线贯通", "2025-06-20", "“按照目前的进度，我们有信心在12月28日开通试运营。”"),
+]
+
+
+def test_a_newer_figure_of_another_measure_does_not_replace_the_answer():
+    # 已完成投资 in the newer report is not the 总投资 asked for
+    answer = asked("沙溪河治理工程总投资多少？", "总投资12.6亿元。[1]", RIVER)
+    assert answer.answer == "总投资12.6亿元[1]。"
+
+
+def test_a_date_is_cited_to_the_report_that_states_it():
+    # the March plan says 2025年底; only the June report says 12月28日
+    answer = asked("地铁2号线什么时候开通试运营？", "2025年12月28日。[3]", RIVER)
+    assert not answer.refused and "12月28日" in answer.answer
+    assert [c.published for c in answer.citations] == ["2025-06-20"]

@@ -312,3 +312,16 @@ def test_a_count_with_ge_matches_the_same_count_with_another_classifier() -> Non
     # only 个 stands in: 18座 is not 18张, and 18个 is not 18人 or 18吨
     assert not check_support("村里有18座床位。", "村里有18张床位。").supported
     assert not check_support("仓库有18个。", "仓库有18吨。").supported
+
+
+def test_a_date_is_supported_only_by_a_source_that_states_its_month_and_day() -> None:
+    march = "按照计划，地铁2号线一期工程将于2025年底开通试运营。"
+    june = "“按照目前的进度，我们有信心在12月28日开通试运营。”"
+    # the year-end plan does not say which day: a day from another report is not its
+    assert not check_support("2号线将于2025年12月28日开通试运营。", march).supported
+    assert not check_support("2号线将于12月28日开通试运营。", march).supported
+    assert check_support("将于2025年12月28日开通试运营。", june).supported  # the year from context
+    assert check_support("2号线将于2025年底开通试运营。", march).supported
+    # a day of the month the report's context gives states the full date; another day does not
+    assert check_support("会议于3月5日开幕。", "5日上午，会议开幕。").supported
+    assert not check_support("会议于3月6日开幕。", "5日上午，会议开幕。").supported

@@ -105,15 +105,35 @@ def _same_measure(a: Quantity, b: Quantity) -> bool:
     return a.kind == b.kind and (a.unit == b.unit or a.unit is None or b.unit is None)
 
 
+_LABEL_CHARS = re.compile(r"[\u3400-\u9fff]+$")
+# Words between a measure's name and its figure that do not change what is measured
+# (an estimate and the final count measure the same thing).
+_LABEL_FILLER = re.compile(r"(?:预计|预期|估计|已经|已|共计|合计|总计|共|约为|约|达到|达|为|是|了|的|有|至|到|超过|近|逾|计)+$")
+
+
+def _label(text: str, q: Quantity) -> str:
+    """The name the text gives a figure: the Chinese words right before it in its clause,
+    fillers (已, 达, 为 …) dropped, at most four characters (总投资 in 总投资12.6亿元,
+    完成投资 in 已完成投资8.3亿元)."""
+    run = _LABEL_CHARS.search(text[: q.start])
+    return _LABEL_FILLER.sub("", run.group() if run else "")[-4:]
+
+
+def _same_label(a: str, b: str) -> bool:
+    """Two figures measure the same thing unless both are named and neither name ends
+    the other (投资 and 总投资 agree; 总投资 and 完成投资 do not)."""
+    return not a or not b or a.endswith(b) or b.endswith(a)
+
+
 def newer_report(
     question: str, kept: Sequence[tuple[str, tuple[int, ...]]], hits: Sequence[Hit],
 ) -> tuple[str, int, set[str]] | None:
     """A newer passage's sentence giving a different figure for what the answer states.
 
     The answer's figures come from its cited passages; if a hit published later has a
-    sentence with a figure of the same kind and unit but another value, about the
-    question at least as closely as the answer's own wording, the archive has a newer
-    report. Returns (that sentence, its hit number, the answer sentences it supersedes).
+    sentence with a figure of the same kind, unit and name (总投资 is not 完成投资) but
+    another value, about the question at least as closely as the answer's own wording,
+    the archive has a newer report. Returns (that sentence, its hit number, the answer sentences it supersedes).
     """
     wanted = content_bigrams(question)
     if not wanted:
@@ -133,7 +153,9 @@ def newer_report(
             for start, end in split_sentences(body):
                 sentence = body[start:end]
                 figures = [q for q in find_quantities(sentence) if q.kind != "date" and q.value is not None]
-                if not any(_same_measure(f, q) and not same_quantity(f, q) for f in figures for q in stated):
+                if not any(_same_measure(f, q) and not same_quantity(f, q)
+                           and _same_label(_label(sentence, f), _label(text, q))
+                           for f in figures for q in stated):
                     continue
                 if any(same_quantity(f, q) for f in figures for q in stated):
                     continue  # the same figure again: not a newer one

@@ -151,8 +151,24 @@ def _same_count(q: Quantity, p: Quantity) -> bool:
     )
 
 
+def _states(p: Quantity, q: Quantity) -> bool:
+    """Whether the source's quantity `p` states the claim's `q`: the same fact, and for a
+    date the day the claim gives, and its month unless the source names a day of the
+    month its context gives (5日 in a March report states 3月5日). 2025年底 does not state
+    2025年12月28日; a year the source leaves to its context may be absent."""
+    if not same_quantity(q, p):
+        return False
+    if q.kind == "date" and p.kind == "date" and q.date is not None and p.date is not None:
+        (_, q_month, q_day), (_, p_month, p_day) = q.date, p.date
+        if q_day is not None and p_day is None:
+            return False
+        if q_month is not None and p_month is None and p_day is None:
+            return False
+    return True
+
+
 def _quantity_in(q: Quantity, src: _Source) -> bool:
-    if any(same_quantity(q, p) or _same_count(q, p) for p in src.quantities):
+    if any(_states(p, q) or _same_count(q, p) for p in src.quantities):
         return True
     # The same words, even if read differently (三亚, 十一假期), state the same thing. Bare
     # digits are left out: `5` read as 5万元 in a range must not match any other 5.
