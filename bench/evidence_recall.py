@@ -39,7 +39,8 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--budget", type=int, default=None, help="evidence characters (default: settings)")
     args = parser.parse_args()
-    settings = Settings.load(env={}, evidence_chars=args.budget)
+    # Selection is measured, not refusal: no question is turned away before it.
+    settings = Settings.load(env={}, evidence_chars=args.budget, refuse_below=0)
     service = Service(settings)
     print(f"| data | answerable | windows hold answer | windows chars p50 | evidence holds answer "
           f"| evidence chars p50 | selection ms p50 | (budget {settings.evidence_chars}) |")

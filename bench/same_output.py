@@ -22,7 +22,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
+from worktree import ROOT, worktree  # noqa: E402  (bench/ is on the path)
 
 QUESTIONS = ("地铁2号线什么时候开通试运营？", "青川马拉松有多少人报名？", "青川市有几座核电站？")
 SEARCHES = ("沙溪河治理", "苹果产量")
@@ -72,16 +72,10 @@ def main() -> int:
     parser.add_argument("--generator", default="extractive", help="answer backend (default extractive)")
     parser.add_argument("--brief-articles", type=int, default=3, help="articles in the brief (default 3)")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="rag-same-") as tmp:
-        old_tree = Path(tmp) / "ref"
-        subprocess.run(["git", "worktree", "add", "--detach", str(old_tree), args.ref],
-                       cwd=ROOT, check=True, capture_output=True)
-        try:
-            old = _outputs(old_tree, Path(tmp) / "index-ref", args.generator, args.brief_articles)
-            new = _outputs(ROOT, Path(tmp) / "index-new", args.generator, args.brief_articles)
-        finally:
-            subprocess.run(["git", "worktree", "remove", "--force", str(old_tree)], cwd=ROOT,
-                           check=False, capture_output=True)
+    with tempfile.TemporaryDirectory(prefix="rag-same-") as tmp, \
+            worktree(args.ref, Path(tmp) / "ref") as old_tree:
+        old = _outputs(old_tree, Path(tmp) / "index-ref", args.generator, args.brief_articles)
+        new = _outputs(ROOT, Path(tmp) / "index-new", args.generator, args.brief_articles)
     differ = 0
     print(f"| command ({args.generator}) | {args.ref} vs working tree |")
     print("|---|---|")

@@ -20,7 +20,8 @@ import time
 import urllib.request
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from worktree import ROOT, worktree  # noqa: E402  (bench/ is on the path)
+
 FIRST = "地铁2号线什么时候开通试运营？"
 SECOND = "第十二届青川河元宵灯会一共迎来了多少游客？"
 
@@ -73,16 +74,10 @@ def main() -> int:
     parser.add_argument("--think", type=float, default=0.0, help="seconds between page up and question")
     args = parser.parse_args()
     rows = []
-    with tempfile.TemporaryDirectory(prefix="rag-serve-") as tmp:
-        old = Path(tmp) / "ref"
-        subprocess.run(["git", "worktree", "add", "--detach", str(old), args.ref], cwd=ROOT,
-                       check=True, capture_output=True)
-        try:
-            rows.append((args.ref, *_measure(old, Path(tmp) / "index-ref", args.generator, args.think)))
-            rows.append(("this checkout", *_measure(ROOT, Path(tmp) / "index-new", args.generator, args.think)))
-        finally:
-            subprocess.run(["git", "worktree", "remove", "--force", str(old)], cwd=ROOT,
-                           check=False, capture_output=True)
+    with tempfile.TemporaryDirectory(prefix="rag-serve-") as tmp, \
+            worktree(args.ref, Path(tmp) / "ref") as old:
+        rows.append((args.ref, *_measure(old, Path(tmp) / "index-ref", args.generator, args.think)))
+        rows.append(("this checkout", *_measure(ROOT, Path(tmp) / "index-new", args.generator, args.think)))
     print(f"| tree ({args.generator}, asked {args.think:.0f} s after page up) | page up s "
           "| first answer, from start s | first answer, from asking s | next answer s "
           "| next first token s |")

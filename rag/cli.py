@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import logging
 import sys
@@ -92,16 +93,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# One line of `rag --help` for the plugins we know; loading a plugin to ask costs time.
+_PLUGIN_HELP = {"eval": "offline evaluation on gold data (rag eval --help)"}
+
+
+@functools.cache
 def _plugins() -> dict[str, tuple[Any, str]]:
     """{command: (entry point, one-line help)} of the installed `rag` plugins."""
     from importlib.metadata import entry_points
 
-    found = {}
-    for ep in entry_points(group=PLUGIN_GROUP):
-        found[ep.name] = (ep, f"{ep.name} (rag {ep.name} --help)")
-    if "eval" in found:
-        found["eval"] = (found["eval"][0], "offline evaluation on gold data (rag eval --help)")
-    return found
+    return {
+        ep.name: (ep, _PLUGIN_HELP.get(ep.name, f"{ep.name} (rag {ep.name} --help)"))
+        for ep in entry_points(group=PLUGIN_GROUP)
+    }
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from rag.answer import brief as briefs
-from rag.answer.ask import OnEvidence, OnToken, ask
+from rag.answer.ask import OnEvidence, OnToken, ask, covers
 from rag.answer.brief import Progress as BriefProgress
 from rag.answer.evidence import select_evidence
 from rag.answer.prompts import answer_messages
@@ -193,12 +193,15 @@ class Service:
         )
 
     def evidence(self, question: str, *, search: Search | None = None) -> tuple[Evidence, ...]:
-        """The evidence sentences `ask` would show for `question`, without the model:
-        retrieval and sentence selection only (milliseconds after the search)."""
+        """The evidence sentences `ask` shows for a standalone question with no relative
+        date, without the model: retrieval and sentence selection only (milliseconds
+        after the search); none when retrieval is too weak to answer from."""
         if not question.strip():
             raise InputError("the question is empty")
         s = self.settings
         hits = (search or self._archive_search)(question, None, None)
+        if not covers(hits, s.refuse_below):
+            return ()
         return select_evidence(question, hits, s.evidence_chars)
 
     def _archive_search(self, query: str, since: str | None, until: str | None) -> list[Hit]:
@@ -209,10 +212,11 @@ class Service:
     ) -> Search:
         """A search over `(article_id, text)` pairs alone, for `ask(search=…)`: the texts
         are cut and ranked as the archive's passages are, with no index."""
-        if self._reading is None:
-            s = self.settings
-            self._reading = ReadingSearch(self.embedder, s.chunk_size, s.chunk_overlap,
-                                          s.answer_k, s.rrf_k)
+        with self._opening:
+            if self._reading is None:
+                s = self.settings
+                self._reading = ReadingSearch(self.embedder, s.chunk_size, s.chunk_overlap,
+                                              s.answer_k, s.rrf_k)
         return self._reading.over(texts, title, published)
 
     @staticmethod

@@ -88,3 +88,25 @@ def test_weak_retrieval_refuses_with_no_evidence_shown():
     answer = ask("沙溪河治理工程总投资多少？", lambda q, s, u: weak, ScriptedGenerator(),
                  min_score=0.8, on_evidence=shown.append)
     assert answer.refused and shown == [] and answer.evidence == ()
+
+
+def test_service_evidence_is_what_ask_shows_and_none_when_retrieval_is_too_weak(archive, tmp_path):
+    from fakes import FakeEmbedder
+
+    from rag.config import Settings
+    from rag.service import Service
+
+    def service(refuse_below):
+        settings = Settings.load(env={}, index_dir=tmp_path / "index", embedding_model="fake-embedder",
+                                 generator="extractive", refuse_below=refuse_below)
+        return Service(settings, embedder=FakeEmbedder())
+
+    open_door = service(0)
+    open_door.ingest([archive])
+    shown = []
+    answer = open_door.ask("青川马拉松有多少人报名？", on_evidence=shown.append)
+    assert open_door.evidence("青川马拉松有多少人报名？") == answer.evidence == shown[0]
+    assert any("4.2万" in e.text for e in answer.evidence)
+    strict = service(0.999)  # no fake cosine reaches it: ask refuses before the model
+    assert strict.evidence("青川马拉松有多少人报名？") == ()
+    assert strict.ask("青川马拉松有多少人报名？").refused

@@ -2,7 +2,8 @@ import time
 
 import pytest
 
-from rag.answer.verify import Sentence, Support, check_support, is_refusal, parse_citations, verify
+from rag.answer.citations import Sentence, is_refusal, parse_citations
+from rag.answer.verify import Support, check_support, verify
 
 METRO = "本报讯（记者 张明）截至6月中旬，青川市地铁2号线土建工程已完成85%，全线18座车站主体结构全部封顶。"
 APPLE = (
@@ -283,7 +284,7 @@ def test_place_name_with_or_without_its_admin_suffix_is_the_same_place():
 
 
 def test_markers_go_before_closing_punctuation_but_not_inside_brackets():
-    from rag.answer.verify import with_markers
+    from rag.answer.citations import with_markers
 
     assert with_markers("共27座。", [1, 2]) == "共27座[1][2]。"
     assert with_markers("他说：“产量增长了。”", [1]) == "他说：“产量增长了[1]。”"

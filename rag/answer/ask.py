@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from rag.answer import prompts
 from rag.answer import verify as cite
+from rag.answer.citations import is_refusal, with_markers
 from rag.answer.evidence import DEFAULT_BUDGET, select_evidence
 from rag.generate import Generator, Message
 from rag.results import REFUSAL, Answer, AnswerSentence, Citation, Evidence
@@ -30,7 +31,6 @@ OnEvidence = Callable[[tuple[Evidence, ...]], None]
 
 # "多少名 / 几座 / 多少亿元": the measure word the answer's number must carry.
 _ASKED_MEASURE = re.compile(r"(?:多少|几)(?:个)?(万|亿)?([名人位家座台辆套吨元米岁次项所户张份条只辆架艘株亩个])")
-_ASKED_DATE = re.compile(r"哪一?天|哪一?年|何时|什么时候|几月几[日号]|哪个月|哪一?日")
 _NUMBER = r"[0-9０-９.．,，]+|[零〇一二两三四五六七八九十百千万亿余多]+"
 _PERSON = "名人位"
 _UNITS = "吨元米岁亩次"  # a unit must match; any other classifier may be paraphrased as 个
@@ -67,7 +67,7 @@ def rewrite(
     messages = [Message(r, c) for r, c in prompts.rewrite_messages(question, history)]
     text = generator.generate(messages, max_tokens=max_tokens).strip().splitlines()
     candidate = text[0].strip(" “”\"") if text else ""
-    if 4 <= len(candidate) <= 80 and "[" not in candidate and not cite.is_refusal(candidate):
+    if 4 <= len(candidate) <= 80 and "[" not in candidate and not is_refusal(candidate):
         return candidate
     return fallback
 
@@ -88,7 +88,7 @@ def answers_the_question(question: str, answer: str) -> bool:
         word = asked.group(2)
         measures = _PERSON if word in _PERSON else word if word in _UNITS else word + "个"
         return re.search(rf"(?:{_NUMBER})\s*(?:万|亿)?[{measures}]", answer) is not None
-    if _ASKED_DATE.search(question):
+    if cite.ASKS_DATE.search(question):
         return _DATE_IN_ANSWER.search(answer) is not None
     if _ASKED_TITLE.search(question):  # a title is quoted: 《…》 or “…”
         return _QUOTED.search(answer) is not None
@@ -133,7 +133,8 @@ def newer_report(
     The answer's figures come from its cited passages; if a hit published later has a
     sentence with a figure of the same kind, unit and name (总投资 is not 完成投资) but
     another value, about the question at least as closely as the answer's own wording,
-    the archive has a newer report. Returns (that sentence, its hit number, the answer sentences it supersedes).
+    the archive has a newer report. Returns (that sentence, its hit number, the answer
+    sentences it supersedes).
     """
     wanted = content_bigrams(question)
     if not wanted:
@@ -318,6 +319,13 @@ def _focus(question: str, kept: _Kept, hits: Sequence[Hit]) -> _Kept:
     return kept
 
 
+def covers(hits: Sequence[Hit], min_score: float) -> bool:
+    """Whether retrieval found the archive speaking to the question: some hit, and the
+    best dense cosine (where there is one) at `min_score` or above."""
+    best = max((h.dense_score for h in hits if h.dense_score is not None), default=None)
+    return bool(hits) and (best is None or best >= min_score)
+
+
 def _verification_text(hit: Hit) -> str:
     # Titles and dates are facts a sentence may state ("3月12日报道…").
     return evidence_text(hit.title, hit.published, hit.passage.text)
@@ -359,8 +367,7 @@ def ask(
         return Answer(question, standalone, REFUSAL, True, (), closest, draft,
                       since, until, timings, evidence)
 
-    best = max((h.dense_score for h in hits if h.dense_score is not None), default=None)
-    if not hits or (best is not None and best < min_score):
+    if not covers(hits, min_score):
         return refuse()
     evidence = select_evidence(standalone, hits, evidence_budget)
     timings["evidence_s"] = time.perf_counter() - started
@@ -376,7 +383,7 @@ def ask(
         if on_token:
             on_token(delta)
     draft = "".join(parts).strip()
-    if not draft or cite.is_refusal(draft):
+    if not draft or is_refusal(draft):
         return refuse(draft)
 
     verified = cite.verify(draft, [_verification_text(h) for h in hits])
@@ -421,7 +428,7 @@ def ask(
         sentences = (AnswerSentence(lead.text, lead.citations, True, True),) + sentences
     cited = sorted({n for s in final for n in s.citations})
     timings["total_s"] = time.perf_counter() - started
-    text = "".join(cite.with_markers(s.text, s.citations) for s in final)
+    text = "".join(with_markers(s.text, s.citations) for s in final)
     return Answer(
         question, standalone, text, False, sentences,
         tuple(Citation.of(n, hits[n - 1]) for n in cited), draft, since, until, timings,

@@ -22,6 +22,7 @@ import numpy as np
 
 from rag.answer import prompts
 from rag.answer import verify as cite
+from rag.answer.citations import with_markers
 from rag.answer.markdown import render_brief, render_summary
 from rag.config import Settings
 from rag.generate import Generator, Message
@@ -192,7 +193,7 @@ def summarize(
             if on_progress:
                 on_progress(len(parts) / (len(parts) + 1), "合并各部分要点")
             if points:
-                marked = [cite.with_markers(t, c) for t, c in points]
+                marked = [with_markers(t, c) for t, c in points]
                 written = _verified(_generate(generator, prompts.merge_messages(marked), max_tokens), texts)
             if len(written) < 2:
                 written = points[:5]

@@ -20,9 +20,9 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from rag.answer.verify import question_anchors, states_anchors
+from rag.answer.verify import ASKS_DATE, question_anchors, states_anchors
 from rag.results import Evidence
-from rag.text.bigrams import content_bigrams
+from rag.text.bigrams import content_bigrams, without_question_words
 from rag.text.chunking import split_sentences
 from rag.text.quantities import find_quantities
 from rag.text.words import tokenize
@@ -33,11 +33,6 @@ DEFAULT_BUDGET = 360  # characters; about 250 tokens of the bundled model's toke
 MIN_SHARE_OF_BEST = 0.2
 
 _ASKS_FIGURE = re.compile(r"多少|几[个座名位家台辆套项次年月天人岁]?|比例|百分之|占比")
-_ASKS_DATE = re.compile(r"哪一?天|哪一?年|何时|什么时候|几月|哪个月|哪一?日|几号")
-_QUESTION_WORDS = frozenset({
-    "多少", "什么", "哪些", "哪个", "哪里", "哪儿", "哪年", "哪天", "何时", "时候", "是否",
-    "怎么", "怎样", "如何", "为什么", "为何", "请问", "是不是", "有没有", "几月",
-})
 _K1, _B = 1.2, 0.75
 
 
@@ -88,7 +83,7 @@ def _fact_kind_bonus(question: str, sentence: str) -> float:
     bonus = 0.0
     if _ASKS_FIGURE.search(question) and any(q.kind != "date" for q in find_quantities(sentence)):
         bonus += 0.2
-    if _ASKS_DATE.search(question) and any(q.kind == "date" for q in find_quantities(sentence)):
+    if ASKS_DATE.search(question) and any(q.kind == "date" for q in find_quantities(sentence)):
         bonus += 0.2
     return bonus
 
@@ -99,7 +94,7 @@ def select_evidence(question: str, hits: Sequence[Hit], budget: int = DEFAULT_BU
     candidates = _candidates(hits)
     if not candidates or not question.strip():
         return ()
-    terms = [t for t in dict.fromkeys(tokenize(question)) if t not in _QUESTION_WORDS]
+    terms = list(dict.fromkeys(tokenize(without_question_words(question))))
     lexical = _bm25(terms, [tokenize(c.text) for c in candidates])
     top = max(lexical) or 1.0
     wanted = content_bigrams(question)

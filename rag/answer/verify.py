@@ -20,14 +20,12 @@ from rag.text.quantities import CN_NUMERALS, Quantity, find_quantities, same_qua
 from rag.text.words import posseg
 
 __all__ = [
+    "ASKS_DATE",
     "Anchors",
-    "Sentence",
     "Support",
     "Verified",
     "VerifiedSentence",
     "check_support",
-    "is_refusal",
-    "parse_citations",
     "question_anchors",
     "states_anchors",
     "states_quantity",
@@ -180,7 +178,6 @@ def _quantity_in(q: Quantity, src: _Source) -> bool:
     return re.search(rf"(?<![{before}]){re.escape(literal)}(?![0-9])", src.text) is not None
 
 
-
 # Administrative suffixes a writer adds or drops freely: 柳林县 is 柳林 in the next line.
 _ADMIN_SUFFIX = re.compile(r"(?<=..)(?:省|市|县|区|镇|乡|村)$")
 
@@ -250,6 +247,10 @@ def check_support(
 
 
 # ---------------------------------------------------------------- what a question pins down
+
+
+# A question asking when: its answer is a date.
+ASKS_DATE = re.compile(r"哪一?天|哪一?年|何时|什么时候|几月|几号|哪个月|哪一?日")
 
 
 @dataclass(frozen=True)

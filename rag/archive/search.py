@@ -73,15 +73,15 @@ class Retriever:
         hits: list[Hit] = []
         per_article: dict[str, int] = {}
         for rowid in order:
-            sp = stored.get(rowid)
-            if sp is None:
+            hit = stored.get(rowid)
+            if hit is None:
                 continue
-            aid = sp.passage.article_id
+            aid = hit.passage.article_id
             if per_article.get(aid, 0) >= cap:
                 continue
             per_article[aid] = per_article.get(aid, 0) + 1
             hits.append(replace(
-                sp, rank=len(hits) + 1, score=fused[rowid],
+                hit, rank=len(hits) + 1, score=fused[rowid],
                 dense_rank=dense_rank.get(rowid), bm25_rank=bm25_rank.get(rowid),
                 dense_score=dense_score.get(rowid), bm25_score=bm25_score.get(rowid),
             ))

@@ -27,7 +27,12 @@ def char_bigrams(text: str, runs: re.Pattern[str] = WORD_RUNS, singles: bool = F
     return frozenset(grams)
 
 
+def without_question_words(text: str) -> str:
+    """`text` with the words that ask (多少, 哪, 吗 …) blanked out."""
+    return _ASKING.sub(" ", text)
+
+
 def content_bigrams(text: str) -> frozenset[str]:
     """Bigrams of `text` that carry content: lower-cased, none spanning punctuation or a
-    question word (多少, 哪, 吗 …)."""
-    return char_bigrams(_ASKING.sub(" ", text.lower()))
+    question word."""
+    return char_bigrams(without_question_words(text.lower()))
