@@ -435,3 +435,30 @@ def test_warm_up_opens_the_index_and_computes_the_fixed_prompt_start(archive, tm
     # the local model read the system prompt every answer starts with, once
     assert len(generator.prompts) == 1 and generator.prompts[0][0].content == ANSWER_SYSTEM
     service.close()
+
+
+def test_serve_warms_the_service_while_the_page_is_served(archive, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import argparse
+    import threading
+
+    from fakes import FakeEmbedder
+
+    from rag.config import Settings
+    from rag.service import Service
+    from rag.web import app
+
+    settings = Settings.load(env={}, index_dir=tmp_path / "index", embedding_model="fake-embedder",
+                             generator="extractive")
+    service = Service(settings, embedder=FakeEmbedder())
+    service.ingest([archive])
+    warmed, served = threading.Event(), []
+    monkeypatch.setattr(service, "warm_up", lambda: warmed.set() or 0.0)
+    monkeypatch.setattr(app, "launch", lambda demo, **kw: served.append(kw))
+
+    args = argparse.Namespace(auth=None, concurrency=1, host="127.0.0.1", port=0, warm_up=True)
+    assert app.serve(service, args) == 0 and served
+    assert warmed.wait(5)  # loaded in the background, the page already served
+    warmed.clear()
+    assert app.serve(service, argparse.Namespace(**{**vars(args), "warm_up": False})) == 0
+    assert not warmed.wait(0.5)  # --no-warm-up: the first question loads the models
+    service.close()
