@@ -372,6 +372,16 @@ def test_api_ask_brief_and_ingest(web_env) -> None:  # type: ignore[no-untyped-d
                     "总面积4.5万平方米。", encoding="utf-8")
     report = client.predict([handle_file(str(path))], api_name="/ingest")
     assert report["files"][0]["status"] == "added"
+
+    # a caller's mistake comes back as its message, not as an opaque server error
+    from gradio_client.exceptions import AppError
+
+    for call, message in ((("", None, None), "the question is empty"),
+                          (("青川", None, "2025-13"), "does not exist")):
+        with pytest.raises(AppError, match=message):
+            client.predict(*call, api_name="/ask")
+    with pytest.raises(AppError, match="no article"):
+        client.predict("ffffffffffff", api_name="/summarize")
     client.close()
 
 

@@ -17,7 +17,8 @@ import logging
 import os
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from rag.config import GENERATORS, auth_from_env
@@ -66,6 +67,16 @@ new MutationObserver(() => {
 </script>"""
 
 CONFIRM_DELETE_JS = "(id) => (id && confirm('从资料库删除这篇文章？上传的原文件保留，检索中将不再出现。')) ? id : ''"
+
+
+@contextmanager
+def _said_to_caller(gr: Any) -> Iterator[None]:
+    """An API call's user error reaches its caller as the message (gr.Error is always
+    shown); anything else stays a server error."""
+    try:
+        yield
+    except RagError as exc:
+        raise gr.Error(str(exc)) from None
 
 
 def build_app(service: "Service", *, model_concurrency: int = 1) -> "gr.Blocks":
@@ -210,14 +221,14 @@ def build_app(service: "Service", *, model_concurrency: int = 1) -> "gr.Blocks":
             `history` is the conversation so far as [role, text] pairs ("user"/"assistant").
             """
             pairs = [(str(r), str(t)) for r, t in (history or [])]
-            with h.lock.read():
+            with h.lock.read(), _said_to_caller(gr):
                 return answer_to_json(service.ask(question, history=pairs, as_of=as_of or None))
 
         def brief(topic: str = "", since: str = "", until: str = "", max_articles: int = 10) -> dict:
             """A cited brief on a topic and/or a date range (YYYY[-MM[-DD]])."""
             from rag.results import brief_to_json
 
-            with h.lock.read():
+            with h.lock.read(), _said_to_caller(gr):
                 return brief_to_json(service.brief(topic or None, since or None, until or None,
                                                    max_articles=int(max_articles)))
 
@@ -225,7 +236,7 @@ def build_app(service: "Service", *, model_concurrency: int = 1) -> "gr.Blocks":
             """A cited summary of one article (an id prefix is enough)."""
             from rag.results import brief_to_json
 
-            with h.lock.read():
+            with h.lock.read(), _said_to_caller(gr):
                 return brief_to_json(service.summarize(article_id))
 
         gr.api(ask, api_name="ask", **model)
