@@ -77,6 +77,9 @@ class Settings:
     answer_k: int = 5  # passages shown to the model
     # Evidence sentences shown before the answer, in characters (about 250 tokens).
     evidence_chars: int = 360
+    # What the model reads: 0, the answer_k passages whole; N, only their best sentences
+    # up to N characters (the evidence selection with this budget).
+    prompt_chars: int = 360
     # Dense cosine the best passage must reach for the archive to count as covering a
     # question. Calibrated for the default e5-small on chinese_squad_dev (1.1% of
     # answerable questions refused; bench/calibrate_refusal.py); set 0 for other models
@@ -107,6 +110,8 @@ class Settings:
         for name in positive:
             if getattr(self, name) < 1:
                 raise ConfigError(f"setting {name} must be at least 1, got {getattr(self, name)}")
+        if self.prompt_chars < 0:
+            raise ConfigError(f"setting prompt_chars must be 0 or more, got {self.prompt_chars}")
         if self.chunk_overlap < 0:
             raise ConfigError(f"setting chunk_overlap must be 0 or more, got {self.chunk_overlap}")
         if self.chunk_size < 50:

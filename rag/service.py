@@ -190,6 +190,7 @@ class Service:
             question, search or self._archive_search, generator or self.generator, history=history,
             as_of=day, min_score=s.refuse_below, max_tokens=s.max_answer_tokens,
             on_token=on_token, on_evidence=on_evidence, evidence_budget=s.evidence_chars,
+            prompt_chars=s.prompt_chars,
         )
 
     def evidence(self, question: str, *, search: Search | None = None) -> tuple[Evidence, ...]:

@@ -343,6 +343,7 @@ def ask(
     on_token: OnToken | None = None,
     on_evidence: OnEvidence | None = None,
     evidence_budget: int = DEFAULT_BUDGET,
+    prompt_chars: int = 0,
 ) -> Answer:
     """Answer `question` from the archive; see the module docstring for the guarantees.
 
@@ -374,7 +375,10 @@ def ask(
     if on_evidence:
         on_evidence(evidence)
 
-    messages = [Message(r, c) for r, c in prompts.answer_messages(standalone, hits)]
+    shown = None
+    if prompt_chars:
+        shown = evidence if prompt_chars == evidence_budget else select_evidence(standalone, hits, prompt_chars)
+    messages = [Message(r, c) for r, c in prompts.answer_messages(standalone, hits, shown)]
     parts: list[str] = []
     for delta in generator.stream(messages, max_tokens=max_tokens):
         if not parts:

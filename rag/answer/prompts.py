@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from rag.generate.base import Role
-from rag.results import REFUSAL
+from rag.results import REFUSAL, Evidence
 from rag.types import Hit
 
 ANSWER_SYSTEM = (
@@ -48,9 +48,30 @@ def format_passages(hits: Sequence[Hit]) -> str:
     return "\n".join(blocks)
 
 
-def answer_messages(question: str, hits: Sequence[Hit]) -> list[tuple[Role, str]]:
-    """(role, content) pairs of the answer prompt."""
-    user = ANSWER_USER.format(passages=format_passages(hits), question=question)
+def format_evidence(evidence: Sequence[Evidence]) -> str:
+    """The evidence sentences under their passages' numbers, titles and dates: `[n]` is
+    the passage's number, so a citation still names a retrieved passage; sentences of one
+    passage that are not adjacent are joined by "…"."""
+    blocks: list[str] = []
+    last: Evidence | None = None
+    for e in evidence:
+        if last is None or e.n != last.n:
+            date = (e.published or "日期不详")[:10]
+            blocks.append(f"[{e.n}] 标题：{_defang(e.title)}｜日期：{date}\n{_defang(e.text)}")
+        else:
+            joiner = "" if e.start <= last.end else "…"
+            blocks[-1] += joiner + _defang(e.text)
+        last = e
+    return "\n".join(blocks)
+
+
+def answer_messages(
+    question: str, hits: Sequence[Hit], evidence: Sequence[Evidence] | None = None,
+) -> list[tuple[Role, str]]:
+    """(role, content) pairs of the answer prompt: the passages whole, or only their
+    `evidence` sentences when given."""
+    shown = format_evidence(evidence) if evidence is not None else format_passages(hits)
+    user = ANSWER_USER.format(passages=shown, question=question)
     return [("system", ANSWER_SYSTEM), ("user", user)]
 
 
