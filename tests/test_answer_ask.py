@@ -297,3 +297,46 @@ def test_a_date_is_cited_to_the_report_that_states_it():
     answer = asked("地铁2号线什么时候开通试运营？", "2025年12月28日。[3]", RIVER)
     assert not answer.refused and "12月28日" in answer.answer
     assert [c.published for c in answer.citations] == ["2025-06-20"]
+
+
+PIPES = [
+    ("清水河治理工程进展", "2025-06-01",
+     "据指挥部介绍，工程计划新建和改造的96公里雨水管网中，已有71公里完工。工程总投资8.4亿元，已完成投资5.2亿元。"),
+]
+
+
+def test_a_figure_at_another_stage_gives_way_to_the_one_the_question_asks_for():
+    # 71公里 is what is done; the question asks what was planned
+    answer = asked("清水河治理工程计划新建和改造多少公里雨水管网？", "71公里[1]。", PIPES)
+    assert not answer.refused and answer.answer == "96公里[1]。"
+    assert answer.sentences[0].reattached
+    # and the other way round, the right figure is left alone
+    answer = asked("清水河治理工程已有多少公里雨水管网完工？", "已有71公里完工[1]。", PIPES)
+    assert answer.answer == "已有71公里完工[1]。"
+    answer = asked("清水河治理工程已有多少公里雨水管网完工？", "96公里[1]。", PIPES)
+    assert answer.answer == "71公里[1]。"
+
+
+def test_a_figure_at_another_stage_with_no_figure_at_the_asked_one_is_refused():
+    answer = asked("清水河治理工程计划投资多少？", "已完成投资5.2亿元[1]。", PIPES)
+    assert answer.refused
+    # a figure whose clause names no stage is not judged by it
+    answer = asked("清水河治理工程计划投资多少？", "工程总投资8.4亿元[1]。", PIPES)
+    assert not answer.refused and "8.4亿元" in answer.answer
+
+
+def test_the_model_reads_the_evidence_sentences_under_their_passage_numbers():
+    rows = PASSAGES + [("无关报道", "2024-12-29", "今天天气晴朗。城里举办了一场音乐会。")]
+    gen = ScriptedGenerator("柳林县共有27座煤矿。[1]")
+    shown = []
+    answer = ask("柳林县有多少座煤矿？", search_returning(make_hits(rows)), gen,
+                 on_evidence=shown.extend, evidence_budget=60, prompt_chars=60)
+    prompt = gen.prompts[0][-1].content
+    assert "[1] 标题：柳林煤矿智能化｜日期：2024-12-28\n柳林县共有27座煤矿" in prompt
+    assert "音乐会" not in prompt and "四届三十四次" not in prompt  # not evidence: not sent
+    assert all(e.text in prompt for e in shown)
+    assert answer.answer == "柳林县共有27座煤矿[1]。"
+    # with prompt_chars=0 the passages are sent whole
+    gen = ScriptedGenerator("柳林县共有27座煤矿。[1]")
+    ask("柳林县有多少座煤矿？", search_returning(make_hits(rows)), gen, prompt_chars=0)
+    assert "音乐会" in gen.prompts[0][-1].content

@@ -215,6 +215,50 @@ def _list_item(figure: Quantity, sentence: str, anchors: cite.Anchors) -> str | 
     return others.pop() if len(others) == 1 else None
 
 
+# The stage a figure is at: planned (计划新建186公里) or done (已有142公里完工). Words of
+# both, or neither, leave the stage open.
+_PLANNED = re.compile(r"计划|规划|拟|预计|目标|力争|设计")
+_DONE = re.compile(r"已|完成|完工|建成|竣工|累计|实际")
+
+
+def _stage(text: str) -> str | None:
+    planned, done = bool(_PLANNED.search(text)), bool(_DONE.search(text))
+    return "planned" if planned and not done else "done" if done and not planned else None
+
+
+def staged(question: str, text: str, citations: Sequence[int], hits: Sequence[Hit]) -> str | None:
+    """`text` with each figure at the stage the question asks for.
+
+    When the question asks for what was planned (计划新建和改造多少公里) or what is done
+    (已完工多少公里), a figure whose own clause in its source sentence says the other
+    stage answers another question: in 计划新建和改造的186公里污水管网中，已有142公里完工,
+    142公里 is done and 186公里 planned. The one figure of the same measure in that
+    sentence at the asked stage is put in its place; with none, the answer is not kept
+    (None). Figures whose clause names no stage, or both, are left as they are.
+    """
+    wanted = _stage(question)
+    if wanted is None:
+        return text
+    asked = find_quantities(question)
+    result = text
+    for figure in find_quantities(text):
+        if figure.kind == "date" or any(same_quantity(figure, q) for q in asked):
+            continue
+        for _context, sentence in _sources_of(figure, citations, hits):
+            clauses = _clauses(sentence)
+            items = [(q, next(sentence[a:b] for a, b in clauses if a <= q.start < b))
+                     for q in find_quantities(sentence)]
+            if any(same_quantity(q, figure) and _stage(c) in (wanted, None) for q, c in items):
+                break  # said at the asked stage, or at none
+            others = {q.text for q, c in items
+                      if _same_measure(q, figure) and not same_quantity(q, figure) and _stage(c) == wanted}
+            if len(others) != 1:
+                return None
+            result = result.replace(figure.text, others.pop(), 1)
+            break
+    return result
+
+
 def anchored(question: str, text: str, citations: Sequence[int], hits: Sequence[Hit]) -> str | None:
     """`text` checked against what the question pins down (see `cite.question_anchors`).
 
@@ -397,6 +441,8 @@ def ask(
         if s.refusal:
             continue
         text = anchored(standalone, s.text, s.citations, hits) if s.supported else None
+        if text is not None:
+            text = staged(standalone, text, s.citations, hits)
         if text is None or not s.citations:
             sentences += (AnswerSentence(s.text, tuple(s.citations), False),)
             continue
