@@ -164,23 +164,28 @@ def test_safe_filename_refuses_other_types_and_limits_length() -> None:
     assert len(long) == web_files.MAX_NAME_CHARS and long.endswith(".jsonl.gz")
 
 
-def test_store_upload_keeps_identical_files_and_restores_replaced_ones(tmp_path: Path) -> None:
+def test_store_upload_keeps_identical_files_and_never_replaces_another(tmp_path: Path) -> None:
     uploads = tmp_path / "index" / "uploads"
     src = tmp_path / "a.txt"
     src.write_text("第一版", encoding="utf-8")
     first = store_upload(src, "../稿件.txt", uploads)
-    assert first.path == uploads / "稿件.txt" and first.created
+    assert first.path.name == "稿件.txt" and first.path.parent.parent == uploads and first.created
+    assert (first.path.parent / ".name").read_text(encoding="utf-8") == "../稿件.txt"
     first.commit()
     mtime = first.path.stat().st_mtime_ns
     again = store_upload(src, "稿件.txt", uploads)
-    assert not again.created and again.path.stat().st_mtime_ns == mtime  # untouched
+    assert again.path == first.path and not again.created
+    assert again.path.stat().st_mtime_ns == mtime  # untouched
+    again.restore()  # a copy that was there before is not removed
+    assert first.path.exists()
 
-    src.write_text("", encoding="utf-8")
-    replaced = store_upload(src, "稿件.txt", uploads)
-    assert replaced.path.read_text(encoding="utf-8") == ""
-    replaced.restore()  # the new version held nothing usable
-    assert replaced.path.read_text(encoding="utf-8") == "第一版"
-    assert sorted(p.name for p in uploads.iterdir()) == ["稿件.txt"]
+    src.write_text("第二版，另一篇稿件", encoding="utf-8")
+    other = store_upload(src, "稿件.txt", uploads)  # same name, other bytes: a new file
+    assert other.created and other.path != first.path
+    assert first.path.read_text(encoding="utf-8") == "第一版"
+    other.restore()  # it held nothing usable: gone, digest folder and all
+    assert not other.path.parent.exists()
+    assert [p.name for p in uploads.iterdir()] == [first.path.parent.name]
 
 
 def test_store_upload_refuses_oversize(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -219,14 +224,14 @@ def test_unpack_zip_refuses_traversal_links_and_other_types(tmp_path: Path) -> N
     }, symlink="link.txt")
     unpacked = unpack_zip(src, "我的 稿件.zip", uploads)
     folder = unpacked.folder.path
-    assert folder == uploads / "我的_稿件.d"
+    assert folder.name == "我的_稿件.d" and folder.parent.parent == uploads
     written = sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file())
     assert written == ["good/新闻.txt", "sub/deep/b.md"] and unpacked.files == 2
     refused = dict(unpacked.refused)
     assert "路径不安全" in refused["../../escape.txt"] and "路径不安全" in refused["/abs.txt"]
     assert "符号链接" in refused["link.txt"] and "不支持" in refused["tool.exe"]
     assert not (tmp_path / "escape.txt").exists() and not Path("/abs.txt").exists()
-    assert [p.name for p in uploads.iterdir()] == ["我的_稿件.d"]  # no work folders left
+    assert sorted(p.name for p in folder.parent.iterdir()) == [".name", "我的_稿件.d"]  # no work folders left
 
 
 def test_unpack_zip_limits_member_size_even_when_the_header_lies(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -323,7 +328,7 @@ def test_ingest_handler_reports_each_upload_into_a_new_archive(service, tmp_path
     assert "../evil.txt" in by_file["稿件.zip"]["detail"] and "empty.md：空文件" in by_file["稿件.zip"]["detail"]
     assert by_file["tool.exe"]["status"] == "skipped" and "不支持的文件类型" in by_file["tool.exe"]["detail"]
     uploads = Path(service.settings.index_dir) / "uploads"
-    assert sorted(p.name for p in uploads.iterdir()) == ["大桥.txt", "稿件.d"]
+    assert sorted(p.name for p in uploads.glob("*/*")) == [".name", ".name", "大桥.txt", "稿件.d"]
     assert {a.title for a in service.articles()} == {"青川跨江大桥合龙", "岭南镇苹果丰收"}
     examples = h.examples()  # the example questions now come from the new archive
     assert examples.visible is True
@@ -462,3 +467,48 @@ def test_serve_warms_the_service_while_the_page_is_served(archive, tmp_path: Pat
     assert app.serve(service, argparse.Namespace(**{**vars(args), "warm_up": False})) == 0
     assert not warmed.wait(0.5)  # --no-warm-up: the first question loads the models
     service.close()
+
+
+def test_uploads_whose_names_coincide_never_replace_each_other(service, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from rag.web.handlers import Handlers
+
+    h = Handlers(service)
+    cache = tmp_path / "gradio-cache"
+
+    def upload(name: str, text: str) -> dict:  # type: ignore[type-arg]
+        folder = cache / str(len(list(cache.glob("*"))) if cache.exists() else 0)
+        folder.mkdir(parents=True)
+        (folder / name).write_text(text, encoding="utf-8")
+        [result] = h.ingest([str(folder / name)])["files"]
+        return result
+
+    first = upload("报告 1.txt", "东湖大桥通车\n\n2025-01-02\n\n本报讯 东湖大桥全长1.8公里，今天通车。")
+    second = upload("报告_1.txt", "西山隧道贯通\n\n2025-02-03\n\n本报讯 西山隧道全长4.2公里，今天贯通。")
+    assert first["status"] == second["status"] == "added"
+    third = upload("report.txt", "南岸公园开园\n\n2025-03-04\n\n本报讯 南岸公园占地300亩，今天开园。")
+    fourth = upload("report.txt", "北站改造完工\n\n2025-04-05\n\n本报讯 北站改造投资5亿元，今天完工。")
+    assert third["status"] == fourth["status"] == "added"
+    assert {a.title for a in service.articles()} == {"东湖大桥通车", "西山隧道贯通", "南岸公园开园", "北站改造完工"}
+    again = upload("report.txt", "北站改造完工\n\n2025-04-05\n\n本报讯 北站改造投资5亿元，今天完工。")
+    assert again["status"] == "unchanged" and again["label"] == "未变"
+    renamed = upload("copy.txt", "北站改造完工\n\n2025-04-05\n\n本报讯 北站改造投资5亿元，今天完工。")
+    assert renamed["status"] == "duplicate"
+    uploads = Path(service.settings.index_dir) / "uploads"
+    assert not list(uploads.glob("*/copy.txt"))  # a duplicate keeps no copy
+    assert len(service.articles()) == 4
+
+
+def test_the_servers_copy_of_an_upload_is_removed_after_ingest(service, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    from rag.web.handlers import Handlers
+
+    cache = tmp_path / "gradio"
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(cache))
+    sent = cache / "3f2a" / "大桥.txt"
+    sent.parent.mkdir(parents=True)
+    sent.write_text("青川跨江大桥合龙\n\n2025-08-08\n\n本报讯 大桥全长3.2公里，总投资27亿元。", encoding="utf-8")
+    elsewhere = tmp_path / "mine" / "隧道.txt"  # not the server's copy: left alone
+    elsewhere.parent.mkdir()
+    elsewhere.write_text("西山隧道贯通\n\n2025-02-03\n\n本报讯 西山隧道全长4.2公里。", encoding="utf-8")
+    report = Handlers(service).ingest([str(sent), str(elsewhere)])
+    assert [r["status"] for r in report["files"]] == ["added", "added"]
+    assert not sent.exists() and not sent.parent.exists() and elsewhere.exists()

@@ -1,13 +1,16 @@
 """Uploaded files: safe names, size and type limits, and zip archives unpacked safely.
 
-Everything a web user uploads lands in the archive's own `uploads/` folder under a
-sanitized name, so re-uploading a file finds the same path (and the index reports it
-unchanged), and nothing a user sends can be written anywhere else.
+Everything a web user uploads lands in the archive's own `uploads/` folder, in a folder
+named by a digest of its bytes and under its sanitized name (`uploads/<digest>/<name>`;
+the name as sent is kept beside it in `.name`). So an upload never replaces another:
+the same bytes under the same name find the same path (and the index reports them
+unchanged), and a different file with the same name is a new file. Nothing a user sends
+can be written anywhere else.
 """
 
 from __future__ import annotations
 
-import filecmp
+import hashlib
 import os
 import re
 import shutil
@@ -66,33 +69,50 @@ def _inside(folder: Path, path: Path) -> bool:
 
 @dataclass
 class Stored:
-    """An upload copied into the archive; `restore()` undoes the copy."""
+    """An upload copied into the archive; `restore()` removes it again."""
 
     path: Path
-    created: bool  # no file of this name was there before
-    _backup: Path | None = None
+    created: bool  # the copy is new (not the same bytes under the same name again)
 
     def restore(self) -> None:
-        """Put back what was there before this upload (used when it held nothing usable)."""
-        if self._backup is not None:
-            if self.path.is_dir():
-                shutil.rmtree(self.path)
-            os.replace(self._backup, self.path)
-            self._backup = None
-        elif self.created:
-            if self.path.is_dir():
-                shutil.rmtree(self.path, ignore_errors=True)
-            else:
-                self.path.unlink(missing_ok=True)
+        """Remove the copy (used when it held nothing usable); a copy that was there
+        before this upload is left alone."""
+        if not self.created:
+            return
+        if self.path.is_dir():
+            shutil.rmtree(self.path, ignore_errors=True)
+        else:
+            self.path.unlink(missing_ok=True)
+        _drop_if_unused(self.path.parent)
 
     def commit(self) -> None:
-        """Keep the upload; drop the previous version."""
-        if self._backup is not None:
-            if self._backup.is_dir():
-                shutil.rmtree(self._backup, ignore_errors=True)
-            else:
-                self._backup.unlink(missing_ok=True)
-            self._backup = None
+        """Keep the upload."""
+
+
+NAME_FILE = ".name"  # in each digest folder: the file's name as it was uploaded
+
+
+def digest_of(path: Path) -> str:
+    """The first 16 hex digits of the SHA-256 of a file's bytes."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()[:16]
+
+
+def _drop_if_unused(folder: Path) -> None:
+    """Remove a digest folder that holds nothing but its name file."""
+    if all(p.name == NAME_FILE for p in folder.iterdir()):
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _digest_folder(source: Path, original_name: str, uploads: Path) -> Path:
+    folder = uploads / digest_of(source)
+    folder.mkdir(parents=True, exist_ok=True)
+    if not (folder / NAME_FILE).exists():
+        (folder / NAME_FILE).write_text(original_name, encoding="utf-8")
+    return folder
 
 
 @dataclass
@@ -103,29 +123,31 @@ class Unpacked:
 
 
 def store_upload(source: str | Path, original_name: str, uploads: Path) -> Stored:
-    """Copy an uploaded document into `uploads/` under its sanitized name.
+    """Copy an uploaded document to `uploads/<digest>/<sanitized name>`.
 
-    The same content under the same name is left untouched (so its articles stay
-    "unchanged"); new content replaces the old file, which `Stored.restore()` brings back.
+    The same bytes under the same name are left where they are (so their articles stay
+    "unchanged"); anything else is a new path, so no upload ever replaces another.
     """
     source = Path(source)
     size = source.stat().st_size
     if size > MAX_FILE_BYTES:
         raise UploadError(f"文件太大（{size / 1e6:.1f} MB，上限 {MAX_FILE_BYTES // 1_000_000} MB）")
+    name = safe_filename(original_name)
     uploads.mkdir(parents=True, exist_ok=True)
-    dest = uploads / safe_filename(original_name)
+    folder = _digest_folder(source, original_name, uploads)
+    dest = folder / name
     if not _inside(uploads, dest):  # cannot happen after safe_filename; a second lock on the door
         raise UploadError("文件名不安全")
-    if dest.is_file() and filecmp.cmp(source, dest, shallow=False):
+    if dest.is_file():
         return Stored(dest, created=False)
-    backup = None
-    if dest.exists():
-        backup = dest.with_name(f".{dest.name}.previous")
-        os.replace(dest, backup)
     tmp = dest.with_name(f".{dest.name}.partial")
-    shutil.copyfile(source, tmp)
-    os.replace(tmp, dest)
-    return Stored(dest, created=backup is None, _backup=backup)
+    try:
+        shutil.copyfile(source, tmp)
+        os.replace(tmp, dest)
+    finally:
+        tmp.unlink(missing_ok=True)
+        _drop_if_unused(folder)
+    return Stored(dest, created=True)
 
 
 def _member_name(info: zipfile.ZipInfo) -> str:
@@ -155,7 +177,7 @@ def member_path(name: str) -> PurePosixPath | None:
 
 
 def unpack_zip(source: str | Path, original_name: str, uploads: Path) -> Unpacked:
-    """Unpack an uploaded zip into `uploads/<name>.d/`, refusing what is unsafe.
+    """Unpack an uploaded zip into `uploads/<digest>/<name>.d/`, refusing what is unsafe.
 
     Members that would land outside the folder (absolute paths, `..`), links, encrypted
     members, members of a type that cannot be read, and members bigger than the limits
@@ -164,10 +186,13 @@ def unpack_zip(source: str | Path, original_name: str, uploads: Path) -> Unpacke
     source = Path(source)
     if source.stat().st_size > MAX_FILE_BYTES:
         raise UploadError(f"文件太大（上限 {MAX_FILE_BYTES // 1_000_000} MB）")
-    uploads.mkdir(parents=True, exist_ok=True)
     name = safe_filename(original_name)
-    dest = uploads / f"{name[:-4]}.d"
-    work = Path(tempfile.mkdtemp(prefix=".unpack-", dir=uploads))
+    uploads.mkdir(parents=True, exist_ok=True)
+    folder = _digest_folder(source, original_name, uploads)
+    dest = folder / f"{name[:-4]}.d"
+    if dest.is_dir():  # the same zip again: its files are already there
+        return Unpacked(Stored(dest, created=False), [], sum(1 for p in dest.rglob("*") if p.is_file()))
+    work = Path(tempfile.mkdtemp(prefix=".unpack-", dir=folder))
     refused: list[tuple[str, str]] = []
     files = 0
     try:
@@ -212,17 +237,12 @@ def unpack_zip(source: str | Path, original_name: str, uploads: Path) -> Unpacke
                 if total > MAX_ZIP_BYTES:
                     raise UploadError(f"解压后总大小超过 {MAX_ZIP_BYTES // 1_000_000} MB")
                 files += 1
-        backup = None
-        if dest.exists():
-            backup = dest.with_name(f".{dest.name}.previous")
-            if backup.exists():
-                shutil.rmtree(backup)
-            os.replace(dest, backup)
         os.replace(work, dest)
-        return Unpacked(Stored(dest, created=backup is None, _backup=backup), refused, files)
+        return Unpacked(Stored(dest, created=True), refused, files)
     finally:
         if work.exists():
             shutil.rmtree(work, ignore_errors=True)
+        _drop_if_unused(folder)
 
 
 def _safe_dir(part: str) -> str:

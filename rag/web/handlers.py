@@ -387,8 +387,12 @@ class Handlers:
         files = [f for f in (files or []) if f]
         if not files:
             return {"files": []}
-        with self.lock.write():
-            return {"files": self._ingest(files, _progress_adapter(progress))}
+        try:
+            with self.lock.write():
+                return {"files": self._ingest(files, _progress_adapter(progress))}
+        finally:
+            for path in files:
+                _drop_upload_copy(Path(path))
 
     def _ingest(self, files: Sequence[str], report_progress: Callable[[float, str], None]) -> list[dict[str, Any]]:
         results: list[dict[str, Any]] = []
@@ -422,6 +426,25 @@ class Handlers:
 
                 gr.Warning(f"未能导入：{'、'.join(bad[:5])}")
         return render.render_ingest(results)
+
+
+def _drop_upload_copy(path: Path) -> None:
+    """Remove the copy the web server keeps of an uploaded file once it is ingested
+    (the archive has its own copy); files outside the server's upload folder are left."""
+    from gradio.utils import get_upload_folder
+
+    folder = Path(get_upload_folder()).resolve()
+    try:
+        resolved = path.resolve()
+    except OSError:
+        return
+    if folder not in resolved.parents:
+        return
+    resolved.unlink(missing_ok=True)
+    try:
+        resolved.parent.rmdir()  # gradio's per-upload folder, once empty
+    except OSError:
+        pass
 
 
 def _progress_adapter(progress: Any) -> Callable[[float, str], None]:

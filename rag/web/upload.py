@@ -50,7 +50,7 @@ def ingest_upload(
     Returns what happened, JSON-able: `file`, `status` (added / updated / unchanged /
     duplicate / skipped), `label` and `detail` in Chinese (naming what was skipped and
     why), and the article ids added, updated, unchanged and removed. A file from which
-    nothing could be indexed is not kept (a previous version of it is put back).
+    nothing new could be indexed is not kept.
     """
     notes: list[str] = []
     try:
@@ -68,11 +68,10 @@ def ingest_upload(
     except UploadError as exc:
         return _result(name, "skipped", str(exc))
     report = service.ingest([stored.path], progress=on_embed)
-    used = report.added or report.updated or report.unchanged or report.duplicates
-    if used:
+    if report.added or report.updated or report.unchanged:
         stored.commit()
     else:
-        stored.restore()  # keep the previous version of the file (or none)
+        stored.restore()  # nothing of it is in the archive: no copy kept
     for s in report.skipped[:10]:
         where = _display_source(s.source, stored.path)
         notes.append(f"{where}：{reason_zh(s.reason)}" if where != name else reason_zh(s.reason))
