@@ -112,9 +112,7 @@ class Service:
         seconds it took."""
         started = time.perf_counter()
         if self.has_index():
-            store = self.store()
-            store.vector_index()
-            store.bm25_index()
+            self.store().derived()
         self.embedder.embed_queries(["预热"])
         tokenize("预热")
         warm_up_verification()

@@ -338,44 +338,6 @@ def test_ingest_handler_reports_each_upload_into_a_new_archive(service, tmp_path
     assert again["status"] == "unchanged" and again["label"] == "未变"
 
 
-def test_archive_lock_lets_readers_share_and_writers_wait() -> None:
-    import threading
-    import time
-
-    from rag.web.handlers import ReadWriteLock
-
-    lock, events = ReadWriteLock(), []
-    reading = threading.Event()
-
-    def reader(name: str, hold: float) -> None:
-        with lock.read():
-            events.append(f"{name} in")
-            reading.set()
-            time.sleep(hold)
-            events.append(f"{name} out")
-
-    def writer() -> None:
-        with lock.write():
-            events.append("write")
-
-    first = threading.Thread(target=reader, args=("r1", 0.3))
-    first.start()
-    reading.wait()
-    second = threading.Thread(target=reader, args=("r2", 0.0))
-    second.start()
-    second.join(1)
-    assert events == ["r1 in", "r2 in", "r2 out"]  # readers share
-    w = threading.Thread(target=writer)
-    w.start()
-    time.sleep(0.05)
-    late = threading.Thread(target=reader, args=("r3", 0.0))
-    late.start()
-    for t in (first, w, late):
-        t.join(2)
-    # the writer waited for r1, and r3 (arriving while the writer waited) for the writer
-    assert events[3:] == ["r1 out", "write", "r3 in", "r3 out"]
-
-
 def test_brief_downloads_keep_only_the_newest_files(service) -> None:  # type: ignore[no-untyped-def]
     import gradio as gr
 

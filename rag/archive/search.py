@@ -55,13 +55,14 @@ class Retriever:
             return []
         # Ask each retriever for more than k so the per-article cap can still fill k.
         n = max(self.candidates, 3 * k)
+        vectors, bm25, _generation = self.store.derived()  # one snapshot for both
         dense: list[tuple[int, float]] = []
         lexical: list[tuple[int, float]] = []
         if mode in ("hybrid", "dense"):
             qvec = self.embedder.embed_queries([query])[0]
-            dense = self.store.vector_index().search(qvec, n, allowed)
+            dense = vectors.search(qvec, n, allowed)
         if mode in ("hybrid", "bm25"):
-            lexical = self.store.bm25_index().search(tokenize(query), n, allowed)
+            lexical = bm25.search(tokenize(query), n, allowed)
         fused = rrf([[d for d, _ in dense], [d for d, _ in lexical]], self.rrf_k)
         order = sorted(fused, key=lambda d: -fused[d])
         dense_rank = {d: i for i, (d, _) in enumerate(dense, start=1)}

@@ -13,6 +13,13 @@ are rebuilt from SQLite after a write and stamped with that generation in the
 manifest. If a process dies between the two (kill -9 mid-ingest), the next reader sees
 the generations differ and rebuilds the derived files from SQLite, so an interrupted
 ingest never leaves an index that cannot be searched.
+
+Readers never wait for a writer. The writer has its own SQLite connection, so readers
+see only committed transactions (WAL), and while a write is under way they keep the
+FAISS and BM25 indexes they have: a consistent snapshot, at worst a little old. The
+writing process swaps new ones in as it commits (at most every `REFRESH_S` seconds,
+since a rebuild reads every passage) and when it finishes; readers of other processes
+load the new files when the writer is done.
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ import json
 import logging
 import os
 import sqlite3
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -39,6 +47,7 @@ from rag.types import Article, Hit, Passage
 
 FORMAT = "rag-news-index"
 FORMAT_VERSION = 1
+REFRESH_S = 30.0  # while writing, readers of the writing process see new passages this soon
 log = logging.getLogger(__name__)
 
 _SCHEMA = """
@@ -84,9 +93,9 @@ class Store:
         self.directory = Path(directory)
         self.manifest = manifest
         self._db = _connect(self.directory / "archive.db")
-        self._vectors: FaissIndex | None = None
-        self._bm25: BM25Index | None = None
-        self._derived_generation = -1
+        # (FAISS, BM25, generation): replaced as one tuple, so a reader never mixes two
+        self._derived: tuple[FaissIndex, BM25Index, int] | None = None
+        self._refreshed = 0.0  # time.monotonic() of the last swap during a write
 
     # ----------------------------------------------------------------- open/create
     @classmethod
@@ -281,35 +290,34 @@ class Store:
 
     # ------------------------------------------------------------- derived indexes
     def vector_index(self) -> FaissIndex:
-        self._ensure_derived()
-        assert self._vectors is not None
-        return self._vectors
+        return self.derived()[0]
 
     def bm25_index(self) -> BM25Index:
-        self._ensure_derived()
-        assert self._bm25 is not None
-        return self._bm25
+        return self.derived()[1]
 
-    def _ensure_derived(self) -> None:
+    def derived(self) -> tuple[FaissIndex, BM25Index, int]:
+        """The FAISS and BM25 indexes and the generation they hold, as one snapshot."""
+        current = self._derived
         generation = self.generation()
-        if self._derived_generation == generation:
-            return
+        if current is not None and current[2] == generation:
+            return current
         self.manifest = _read_json(self.directory / "manifest.json") or self.manifest
-        fresh = self.manifest.get("generation") == generation
-        if fresh:
+        if self.manifest.get("generation") == generation:
             try:
-                self._vectors = FaissIndex.load(self.directory / "vectors.faiss")
-                self._bm25 = BM25Index.load(self.directory / "bm25")
-                self._derived_generation = generation
-                return
+                self._derived = (FaissIndex.load(self.directory / "vectors.faiss"),
+                                 BM25Index.load(self.directory / "bm25"), generation)
+                return self._derived
             except (OSError, RuntimeError, ValueError) as exc:
                 log.warning("index files in %s unreadable (%s); rebuilding", self.directory, exc)
-        elif generation:
+        lock = self._try_persist_lock()
+        if lock is None and current is not None:
+            return current  # a write is under way: keep reading the snapshot we have
+        if lock is not None and generation:
             log.warning(
                 "index files in %s are older than the database (an interrupted ingest?); "
                 "rebuilding them", self.directory,
             )
-        self._rebuild_derived(persist=self._try_persist_lock())
+        return self._rebuild_derived(persist=lock)
 
     def _try_persist_lock(self) -> FileLock | None:
         lock = FileLock(str(self.directory / ".write.lock"))
@@ -319,21 +327,36 @@ class Store:
             return None  # a writer is busy; it will write the files itself
         return lock
 
-    def _rebuild_derived(self, persist: FileLock | None) -> None:
-        generation = self.generation()
-        rows = self._db.execute("SELECT rowid, tokens, vector FROM passages ORDER BY rowid").fetchall()
-        ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-        vectors = np.frombuffer(b"".join(r[2] for r in rows), dtype=np.float32).reshape(-1, self.dim)
-        faiss_index = FaissIndex(self.dim)
-        faiss_index.add(ids, vectors)
-        bm25 = BM25Index.build(ids, [r[1].split(" ") if r[1] else [] for r in rows])
-        self._vectors, self._bm25, self._derived_generation = faiss_index, bm25, generation
-        if persist is None:
-            return
+    def _rebuild_derived(self, persist: FileLock | None) -> tuple[FaissIndex, BM25Index, int]:
+        """Build the derived indexes from one committed state of SQLite and swap them in;
+        with `persist` (the write lock, released here), also write them to disk."""
         try:
-            self._save_derived()
+            db = sqlite3.connect(str(self.directory / "archive.db"))
+            try:
+                db.execute("BEGIN")  # generation and rows from one snapshot
+                row = db.execute("SELECT value FROM meta WHERE key='generation'").fetchone()
+                generation = int(row[0]) if row else 0
+                rows = db.execute("SELECT rowid, tokens, vector FROM passages ORDER BY rowid").fetchall()
+            finally:
+                db.close()
+            ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+            vectors = np.frombuffer(b"".join(r[2] for r in rows), dtype=np.float32).reshape(-1, self.dim)
+            faiss_index = FaissIndex(self.dim)
+            faiss_index.add(ids, vectors)
+            bm25 = BM25Index.build(ids, [r[1].split(" ") if r[1] else [] for r in rows])
+            self._derived = (faiss_index, bm25, generation)
+            if persist is not None:
+                self._save_derived()
+            return self._derived
         finally:
-            persist.release()
+            if persist is not None:
+                persist.release()
+
+    def _after_commit(self) -> None:
+        """While writing: let this process's readers see the new passages, now and then."""
+        if time.monotonic() - self._refreshed >= REFRESH_S:
+            self._rebuild_derived(persist=None)
+            self._refreshed = time.monotonic()
 
     # --------------------------------------------------------------------- writing
     @contextmanager
@@ -347,13 +370,16 @@ class Store:
                 f"another process is writing to the index {self.directory}; "
                 "wait for it to finish and try again"
             ) from None
-        writer = Writer(self._db, self.dim)
+        db = _connect(self.directory / "archive.db")
+        writer = Writer(db, self.dim, on_commit=self._after_commit)
+        self._refreshed = time.monotonic()
         try:
             yield writer
         finally:
             try:
-                if self._db.in_transaction:
-                    self._db.rollback()
+                if db.in_transaction:
+                    db.rollback()
+                db.close()
                 if writer.changed:
                     self._rebuild_derived(persist=None)
                     self._save_derived()
@@ -361,11 +387,12 @@ class Store:
                 lock.release()
 
     def _save_derived(self) -> None:
-        assert self._vectors is not None and self._bm25 is not None
-        self._vectors.save(self.directory / "vectors.faiss")
-        self._bm25.save(self.directory / "bm25")
+        assert self._derived is not None
+        vectors, bm25, generation = self._derived
+        vectors.save(self.directory / "vectors.faiss")
+        bm25.save(self.directory / "bm25")
         self.manifest = {
-            **self.manifest, "generation": self._derived_generation, "counts": self.counts(),
+            **self.manifest, "generation": generation, "counts": self.counts(),
             "updated_at": timestamp(), "rag_version": __version__,
         }
         _write_json(self.directory / "manifest.json", self.manifest)

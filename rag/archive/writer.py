@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -20,10 +20,13 @@ def timestamp() -> str:
 class Writer:
     """Changes to one index, made while holding its write lock."""
 
-    def __init__(self, db: sqlite3.Connection, dim: int) -> None:
-        self._db = db
+    def __init__(
+        self, db: sqlite3.Connection, dim: int, on_commit: Callable[[], None] | None = None,
+    ) -> None:
+        self._db = db  # the writer's own connection: readers see only what it commits
         self.dim = dim  # of the index's vectors
         self.changed = False
+        self._on_commit = on_commit
 
     def articles_from_source(self, source: str) -> dict[str, str]:
         """{article id: key} of the articles read from `source`."""
@@ -89,3 +92,5 @@ class Writer:
             "DO UPDATE SET value = CAST(value AS INTEGER) + 1"
         )
         self._db.commit()
+        if self._on_commit is not None:
+            self._on_commit()

@@ -221,14 +221,14 @@ def build_app(service: "Service", *, model_concurrency: int = 1) -> "gr.Blocks":
             `history` is the conversation so far as [role, text] pairs ("user"/"assistant").
             """
             pairs = [(str(r), str(t)) for r, t in (history or [])]
-            with h.lock.read(), _said_to_caller(gr):
+            with _said_to_caller(gr):
                 return answer_to_json(service.ask(question, history=pairs, as_of=as_of or None))
 
         def brief(topic: str = "", since: str = "", until: str = "", max_articles: int = 10) -> dict:
             """A cited brief on a topic and/or a date range (YYYY[-MM[-DD]])."""
             from rag.results import brief_to_json
 
-            with h.lock.read(), _said_to_caller(gr):
+            with _said_to_caller(gr):
                 return brief_to_json(service.brief(topic or None, since or None, until or None,
                                                    max_articles=int(max_articles)))
 
@@ -236,7 +236,7 @@ def build_app(service: "Service", *, model_concurrency: int = 1) -> "gr.Blocks":
             """A cited summary of one article (an id prefix is enough)."""
             from rag.results import brief_to_json
 
-            with h.lock.read(), _said_to_caller(gr):
+            with _said_to_caller(gr):
                 return brief_to_json(service.summarize(article_id))
 
         gr.api(ask, api_name="ask", **model)

@@ -1,19 +1,20 @@
 """What the web app's events do: each handler calls `rag.service.Service` and renders
 the result with `render`; uploads go through `upload`.
 
-Gradio runs handlers in threads, several at once. The archive is shared, so handlers
-that change it (ingest, delete) hold an exclusive lock while those that read it (answers,
-briefs, the library) share it: an answer never sees half an ingest.
+Gradio runs handlers in threads, several at once. Handlers that change the archive
+(ingest, delete) take turns; those that read it (answers, briefs, the library) never
+wait for them: the archive gives readers its last committed state (see
+`rag.archive.store`), so an answer never sees half an ingest and is not held up by one.
 """
 
+import contextlib
 import queue
 import shutil
 import tempfile
 import threading
 import time
 import weakref
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -58,56 +59,14 @@ def example_questions(titles: Sequence[str], limit: int = 5) -> list[str]:
     return [f"{t}是怎么回事？" for t in out]
 
 
-class ReadWriteLock:
-    """Many readers at once, or one writer; a waiting writer holds back new readers, so
-    a stream of questions cannot starve an upload. Not reentrant: take it once, at the
-    top of a handler."""
-
-    def __init__(self) -> None:
-        self._cond = threading.Condition()
-        self._readers = 0
-        self._writing = False
-        self._writers_waiting = 0
-
-    @contextmanager
-    def read(self) -> Iterator[None]:
-        with self._cond:
-            while self._writing or self._writers_waiting:
-                self._cond.wait()
-            self._readers += 1
-        try:
-            yield
-        finally:
-            with self._cond:
-                self._readers -= 1
-                self._cond.notify_all()
-
-    @contextmanager
-    def write(self) -> Iterator[None]:
-        with self._cond:
-            self._writers_waiting += 1
-            try:
-                while self._writing or self._readers:
-                    self._cond.wait()
-            finally:
-                self._writers_waiting -= 1
-            self._writing = True
-        try:
-            yield
-        finally:
-            with self._cond:
-                self._writing = False
-                self._cond.notify_all()
-
-
 # ------------------------------------------------------------------------------ the app
 class Handlers:
-    """What the page's events do; each public method takes the archive lock, calls the
-    service and renders the result. Private helpers assume the lock is held."""
+    """What the page's events do; each public method calls the service and renders the
+    result."""
 
     def __init__(self, service: "Service") -> None:
         self.service = service
-        self.lock = ReadWriteLock()
+        self.writing = threading.Lock()  # one upload or deletion at a time
         # Brief and summary Markdown files to download: Gradio copies each into its own
         # cache when it is offered, so only the newest few are kept, and none after exit.
         self.downloads = Path(tempfile.mkdtemp(prefix="rag-downloads-"))
@@ -155,8 +114,7 @@ class Handlers:
         turn: dict[str, Any] = {"question": question, "standalone": None, "status": "pending", "draft": ""}
         turns.append(turn)
         yield "", render.render_chat(turns), render.render_sources(turns), turns
-        with self.lock.read():
-            ready = self._has_archive()
+        ready = self._has_archive()
         if not ready:
             turn.update(status="error", message="资料库还是空的：请先在“资料库”页上传新闻文件。")
             yield gr.skip(), render.render_chat(turns), render.render_sources(turns), turns
@@ -171,10 +129,9 @@ class Handlers:
 
         def work() -> None:
             try:
-                with self.lock.read():
-                    outcome["answer"] = self.service.ask(
-                        question, history=history, on_token=tokens.put, on_evidence=on_evidence,
-                    )
+                outcome["answer"] = self.service.ask(
+                    question, history=history, on_token=tokens.put, on_evidence=on_evidence,
+                )
             except BaseException as exc:  # handed to the request thread below, not swallowed
                 outcome["error"] = exc
             finally:
@@ -213,8 +170,7 @@ class Handlers:
                 raise error
             turn.update(status="error", message=str(error))
         else:
-            with self.lock.read():
-                self._finish(turn, outcome["answer"])
+            self._finish(turn, outcome["answer"])
         # The question box was cleared when the question was sent; what the user has typed
         # since is kept.
         yield gr.skip(), render.render_chat(turns), render.render_sources(turns), turns
@@ -245,14 +201,12 @@ class Handlers:
         return render.render_chat([], self.hint()), render.render_sources([])
 
     def hint(self) -> str:
-        with self.lock.read():
-            ready = self._has_archive()
+        ready = self._has_archive()
         return "" if ready else "资料库还是空的：请先在“资料库”页上传新闻文件。"
 
     def titles(self) -> list[str]:
         """Titles of the archive's articles, newest first (none before anything is indexed)."""
-        with self.lock.read():
-            return [a.title for a in self.service.articles()] if self._has_archive() else []
+        return [a.title for a in self.service.articles()] if self._has_archive() else []
 
     def examples(self) -> Any:
         """The example-question list for the archive as it is now (hidden when empty)."""
@@ -274,29 +228,27 @@ class Handlers:
                 return self._brief_error(f"{label}“{value}”格式不对：请写成 2025、2025-03 或 2025-03-15。")
         if not (topic or "").strip() and not (since or "").strip() and not (until or "").strip():
             return self._brief_error("请填写主题，或给出日期范围（也可以两者都填）。")
-        with self.lock.read():
-            if not self._has_archive():
-                return self._brief_error("资料库还是空的：请先在“资料库”页上传新闻文件。")
-            try:
-                result = self.service.brief(
-                    topic.strip() or None, since.strip() or None, until.strip() or None,
-                    max_articles=int(count or 10), on_progress=_progress_adapter(progress),
-                )
-            except RagError as exc:
-                return self._brief_error(str(exc))
-            return self._brief_outputs(result, "简报", gr)
+        if not self._has_archive():
+            return self._brief_error("资料库还是空的：请先在“资料库”页上传新闻文件。")
+        try:
+            result = self.service.brief(
+                topic.strip() or None, since.strip() or None, until.strip() or None,
+                max_articles=int(count or 10), on_progress=_progress_adapter(progress),
+            )
+        except RagError as exc:
+            return self._brief_error(str(exc))
+        return self._brief_outputs(result, "简报", gr)
 
     def summarize(self, article_id: str, progress: Any = None):  # type: ignore[no-untyped-def]
         import gradio as gr
 
         if not article_id:
             return self._brief_error("请先选择一篇文章。")
-        with self.lock.read():
-            try:
-                result = self.service.summarize(article_id, on_progress=_progress_adapter(progress))
-            except RagError as exc:
-                return self._brief_error(str(exc))
-            return self._brief_outputs(result, "摘要", gr)
+        try:
+            result = self.service.summarize(article_id, on_progress=_progress_adapter(progress))
+        except RagError as exc:
+            return self._brief_error(str(exc))
+        return self._brief_outputs(result, "摘要", gr)
 
     def _brief_outputs(self, result: Any, kind: str, gr: Any) -> tuple[str, Any]:
         views = self._views(result.citations, result.sentences, result.topic or "")
@@ -321,8 +273,7 @@ class Handlers:
     # ---------------------------------------------------------------- library
     def library(self) -> tuple[Any, str, Any, str]:
         """Article table, statistics, summary picker choices and page header, fresh."""
-        with self.lock.read():
-            return self._library()
+        return self._library()
 
     def _library(self) -> tuple[Any, str, Any, str]:
         import gradio as gr
@@ -351,9 +302,8 @@ class Handlers:
         if not article_id:
             return article_placeholder(), "", gr.Button(interactive=False), gr.Button(interactive=False), ""
         try:
-            with self.lock.read():
-                article = self.service.article(article_id)
-                passages = self.service.passages(article.id)
+            article = self.service.article(article_id)
+            passages = self.service.passages(article.id)
         except StoreError as exc:
             gr.Warning(str(exc))
             return render.render_notice(str(exc), "error"), "", gr.Button(interactive=False), gr.Button(interactive=False), ""
@@ -368,7 +318,7 @@ class Handlers:
         if not article_id:  # the confirmation was declined
             return gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
         try:
-            with self.lock.write():
+            with self.writing:
                 article = self.service.delete(article_id)
         except RagError as exc:
             gr.Warning(str(exc))
@@ -388,7 +338,7 @@ class Handlers:
         if not files:
             return {"files": []}
         try:
-            with self.lock.write():
+            with self.writing:
                 return {"files": self._ingest(files, _progress_adapter(progress))}
         finally:
             for path in files:
@@ -441,10 +391,8 @@ def _drop_upload_copy(path: Path) -> None:
     if folder not in resolved.parents:
         return
     resolved.unlink(missing_ok=True)
-    try:
+    with contextlib.suppress(OSError):
         resolved.parent.rmdir()  # gradio's per-upload folder, once empty
-    except OSError:
-        pass
 
 
 def _progress_adapter(progress: Any) -> Callable[[float, str], None]:
