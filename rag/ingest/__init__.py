@@ -12,17 +12,25 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator
+from dataclasses import replace
 from pathlib import Path
 
 from rag.ingest.clean import clean_paragraph
 from rag.ingest.lines import lead_reporters, split_glued_headline
 from rag.ingest.readers import iter_raw
 from rag.ingest.segment import Segment, derive_title, segment_page
+from rag.text.chunking import split_sentences
 from rag.types import Article, RawDoc, Skipped
 
-__all__ = ["Segment", "articles_from_raw", "iter_raw", "load_articles", "segment_page"]
+__all__ = ["MAX_ARTICLE_CHARS", "Segment", "articles_from_raw", "iter_raw", "load_articles",
+           "segment_page", "split_long"]
 
 _RECORD_LINE = re.compile(r"#(\d+)$")
+# An article longer than this (a long feature runs to 10,000 characters) is a document
+# with no article breaks the reader could find, such as a whole book or a dump on one
+# line: it is stored as parts of at most this size, cut between sentences, so that each
+# part is committed, searchable and kept on its own as a long ingest goes on.
+MAX_ARTICLE_CHARS = 20_000
 
 
 def load_articles(paths: Iterable[str | Path]) -> Iterator[Article | Skipped]:
@@ -33,7 +41,8 @@ def load_articles(paths: Iterable[str | Path]) -> Iterator[Article | Skipped]:
             continue
         articles = articles_from_raw(item)
         if articles:
-            yield from articles
+            for article in articles:
+                yield from split_long(article)
         else:
             yield Skipped(_skip_source(item), "no article text found")
 
@@ -75,6 +84,30 @@ def articles_from_raw(raw: RawDoc) -> list[Article]:
             subtitle=subtitle,
         ))
     return articles
+
+
+def split_long(article: Article, limit: int = MAX_ARTICLE_CHARS) -> list[Article]:
+    """`article` itself, or when its text is longer than `limit`, its parts: cut between
+    sentences (inside a sentence only if one sentence is longer than `limit`), titled
+    `标题（k/n）`, keyed `key#part-k`."""
+    if len(article.text) <= limit:
+        return [article]
+    cuts, start = [], 0
+    for a, b in split_sentences(article.text):
+        while b - start > limit:
+            end = a if a > start else start + limit  # before this sentence, or inside it
+            cuts.append((start, end))
+            start = end
+    cuts.append((start, len(article.text)))
+    parts = []
+    for k, (a, b) in enumerate(cuts, start=1):
+        text = article.text[a:b].strip()
+        if not text:
+            continue
+        title = f"{article.title}（{k}/{len(cuts)}）"
+        parts.append(replace(article, id=Article.make_id(title, text), key=f"{article.key}#part-{k}",
+                             title=title, text=text))
+    return parts
 
 
 def clean_body(text: str) -> str:
