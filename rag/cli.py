@@ -167,6 +167,20 @@ def cmd_ingest(service: Any, args: argparse.Namespace) -> int:
 
 
 def format_report(report: IngestReport) -> str:
+    """The ingest summary, then one line per skipped file and per duplicate.
+
+    Control characters in names and reasons (a newline in a file name) are escaped, as
+    `\\n` or `\\x1b`, so that each item stays on one line.
+    """
+    import unicodedata
+
+    def one_line(text: str) -> str:
+        return "".join(
+            c.encode("unicode_escape").decode("ascii")
+            if unicodedata.category(c) in ("Cc", "Cs", "Zl", "Zp") else c
+            for c in text
+        )
+
     lines = [
         f"added {len(report.added)}, updated {len(report.updated)}, "
         f"unchanged {len(report.unchanged)}, removed {len(report.removed)}, "
@@ -174,9 +188,9 @@ def format_report(report: IngestReport) -> str:
         f"({report.passages_embedded} passages embedded in {report.seconds:.1f} s)"
     ]
     for item in report.skipped:
-        lines.append(f"  skipped {item.source}: {item.reason}")
+        lines.append(f"  skipped {one_line(item.source)}: {one_line(item.reason)}")
     for item in report.duplicates[:20]:
-        lines.append(f"  duplicate {item.source}: {item.reason}")
+        lines.append(f"  duplicate {one_line(item.source)}: {one_line(item.reason)}")
     if len(report.duplicates) > 20:
         lines.append(f"  … and {len(report.duplicates) - 20} more duplicates")
     return "\n".join(lines)

@@ -2,16 +2,21 @@
 
 Formats: .txt, .md, .html/.htm, .pdf, .docx, .jsonl and .jsonl.gz. Folders are read
 recursively in sorted order; hidden files and folders are left out. Bad input never
-raises: every problem becomes a Skipped naming the file (or "file.jsonl:LINE").
+raises: every problem becomes a Skipped naming the file (or "file.jsonl:LINE"), and the
+other files are still read. That includes problems with the path itself: symbolic link
+loops, dangling links, FIFOs, sockets and devices (never opened), missing permission,
+folders that cannot be listed, and names with control characters.
 """
 
 from __future__ import annotations
 
 import codecs
+import errno
 import gzip
 import json
 import os
 import re
+import stat
 import zlib
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -33,39 +38,106 @@ def iter_raw(paths: Iterable[str | Path]) -> Iterator[RawDoc | Skipped]:
     """
     for given in paths:
         path = Path(given)
-        if path.is_dir():
+        info = _inspect(path)
+        if isinstance(info, str):
+            yield Skipped(str(given), info)
+        elif stat.S_ISDIR(info.st_mode):
+            problem = _name_problem(str(given), "folder")
+            if problem:
+                yield Skipped(str(given), problem)
+                continue
             for item in _walk(path):
                 if isinstance(item, Skipped):
                     yield item
                 else:
                     yield from _read_file(item, str(item))
-        elif path.is_file():
-            yield from _read_file(path, str(given))
-        elif path.exists():
-            yield Skipped(str(given), "not a regular file")
         else:
-            yield Skipped(str(given), "file not found")
+            yield from _read_file(path, str(given))
 
 
 def _walk(folder: Path, seen: set[str] | None = None) -> Iterator[Path | Skipped]:
+    """Every non-folder path under `folder` (sorted), or a Skipped for what cannot be walked.
+
+    Folders are followed through symbolic links, each real folder once, so a link back
+    to a parent ends the walk there instead of recursing forever.
+    """
     seen = set() if seen is None else seen
     real = os.path.realpath(folder)
     if real in seen:  # a symlink cycle
         return
     seen.add(real)
     try:
-        entries = sorted(os.scandir(folder), key=lambda e: e.name)
+        with os.scandir(folder) as entries:
+            names = sorted(entry.name for entry in entries)
     except OSError as e:
-        yield Skipped(str(folder), f"cannot read folder: {e.strerror or e}")
+        yield Skipped(str(folder), _os_reason(e, "folder"))
         return
-    for entry in entries:
-        if entry.name.startswith("."):
+    for name in names:
+        if name.startswith("."):
             continue
-        path = folder / entry.name
-        if entry.is_dir():
-            yield from _walk(path, seen)
-        elif entry.is_file():
-            yield path
+        path = folder / name
+        info = _inspect(path)
+        if isinstance(info, str):
+            yield Skipped(str(path), info)
+        elif stat.S_ISDIR(info.st_mode):
+            problem = _name_problem(name, "folder")
+            if problem:
+                yield Skipped(str(path), problem)
+            else:
+                yield from _walk(path, seen)
+        else:
+            yield path  # _read_file names anything that is not a regular file
+
+
+_ERRNO_DETAILS = {
+    errno.ELOOP: "symbolic link loop",
+    errno.EACCES: "permission denied",
+    errno.EPERM: "permission denied",
+    errno.ENAMETOOLONG: "name too long",
+}
+_FILE_KINDS = (
+    (stat.S_ISFIFO, "FIFO"),
+    (stat.S_ISSOCK, "socket"),
+    (stat.S_ISCHR, "character device"),
+    (stat.S_ISBLK, "block device"),
+    (stat.S_ISDIR, "folder"),
+)
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_SURROGATE = re.compile(r"[\ud800-\udfff]")  # bytes of a name that is not UTF-8
+
+
+def _os_reason(e: OSError, what: str) -> str:
+    """Why an OSError on a path happened, as "cannot read file (permission denied)"."""
+    detail = _ERRNO_DETAILS.get(e.errno or 0) or (e.strerror or str(e) or type(e).__name__).lower()
+    return f"cannot read {what} ({detail})"
+
+
+def _inspect(path: Path) -> os.stat_result | str:
+    """What `path` is, following symbolic links, or why that cannot be known.
+
+    Only the file's metadata is read: nothing is opened, so a FIFO cannot block.
+    """
+    try:
+        return os.stat(path)
+    except ValueError:  # os.stat refuses a NUL character
+        return "cannot read file (control character in file name)"
+    except OSError as e:
+        if e.errno in (errno.ENOENT, errno.ENOTDIR):
+            return "cannot read file (dangling symbolic link)" if os.path.islink(path) else "file not found"
+        return _os_reason(e, "file")
+
+
+def _name_problem(name: str, what: str) -> str | None:
+    """Why a file or folder name is not usable as a source, or None."""
+    if _CONTROL.search(name):
+        return f"cannot read {what} (control character in {what} name)"
+    if _SURROGATE.search(name):
+        return f"cannot read {what} ({what} name is not valid UTF-8)"
+    return None
+
+
+def _file_kind(mode: int) -> str:
+    return next((kind for test, kind in _FILE_KINDS if test(mode)), "unknown file type")
 
 
 def file_type(path: Path) -> str:
@@ -75,20 +147,31 @@ def file_type(path: Path) -> str:
 
 
 def _read_file(path: Path, source: str) -> Iterator[RawDoc | Skipped]:
+    info = _inspect(path)
+    if isinstance(info, str):
+        yield Skipped(source, info)
+        return
+    if not stat.S_ISREG(info.st_mode):
+        yield Skipped(source, f"cannot read file (not a regular file: {_file_kind(info.st_mode)})")
+        return
+    problem = _name_problem(source, "file")
+    if problem:
+        yield Skipped(source, problem)
+        return
     kind = file_type(path)
     reader = READERS.get(kind)
     if reader is None:
         yield Skipped(source, f"unsupported file type {kind}" if kind else "unsupported file type (no extension)")
         return
+    if info.st_size == 0:
+        yield Skipped(source, "empty file")
+        return
     try:
-        if path.stat().st_size == 0:
-            yield Skipped(source, "empty file")
-            return
         yield from reader(path, source)
     except ReadError as e:
         yield Skipped(source, e.reason)
     except OSError as e:
-        yield Skipped(source, f"cannot read file: {e.strerror or e}")
+        yield Skipped(source, _os_reason(e, "file"))
 
 
 def _decoded(path: Path) -> str:

@@ -29,6 +29,7 @@ _REASONS = [
     ("record is not a JSON object", "记录不是 JSON 对象"),
     ("record has no text", "记录没有正文"),
     ("cannot read file", "无法读取文件"),
+    ("cannot read folder", "无法读取文件夹"),
 ]
 
 
