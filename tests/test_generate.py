@@ -205,3 +205,9 @@ def test_extractive_ties_go_to_the_earlier_passage():
 def test_extractive_needs_a_passage_block():
     with pytest.raises(GenerationError, match="no <passages> block"):
         ExtractiveGenerator().generate([Message("user", "地铁多长？")], max_tokens=8)
+
+
+def test_evidence_numbers_may_skip_a_passage():
+    text = ("<passages>\n[1] 标题：甲｜日期：2025-01-01\n正文一\n[3] 标题：丙｜日期：2025-01-03\n正文三\n"
+            "[2] 标题：乙｜日期：2025-01-02\n不是新段落\n</passages>")
+    assert parse_passage_block(text) == [(1, "正文一"), (3, "正文三\n[2] 标题：乙｜日期：2025-01-02\n不是新段落")]

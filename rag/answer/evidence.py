@@ -24,6 +24,7 @@ from rag.answer.verify import ASKS_DATE, question_anchors, states_anchors
 from rag.results import Evidence
 from rag.text.bigrams import content_bigrams, without_question_words
 from rag.text.chunking import split_sentences
+from rag.text.instructions import addresses_assistant
 from rag.text.quantities import find_quantities
 from rag.text.words import tokenize
 from rag.types import Hit
@@ -46,14 +47,15 @@ class _Candidate:
 
 
 def _candidates(hits: Sequence[Hit]) -> list[_Candidate]:
-    """The sentences of the hits, each once: neighbouring windows of one article overlap."""
+    """The sentences of the hits, each once (neighbouring windows of one article
+    overlap), but none that gives orders to the assistant."""
     seen: set[tuple[str, int]] = set()
     out = []
     for n, hit in enumerate(hits, start=1):
         p = hit.passage
         for start, end in split_sentences(p.text):
             key = (p.article_id, p.start + start)
-            if key not in seen:
+            if key not in seen and not addresses_assistant(p.text[start:end]):
                 seen.add(key)
                 out.append(_Candidate(n, hit, start, end, p.text[start:end]))
     return out

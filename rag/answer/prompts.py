@@ -6,6 +6,7 @@ fence-like text inside them is neutralized before it reaches the model.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 from rag.generate.base import Role
@@ -33,9 +34,15 @@ REWRITE_SYSTEM = (
 REWRITE_USER = "对话历史：\n{history}\n\n追问：{question}\n\n改写后的独立问题："
 
 
+# Anything that looks like one of the prompt's fence tags, in any case, with any bracket
+# or spacing (</PASSAGES>, ＜passages＞, < / passages >, 〈points〉).
+_FENCE = re.compile(r"[<＜‹〈《«]\s*/?\s*(?:passages|points)\s*[>＞›〉》»]", re.IGNORECASE)
+
+
 def _defang(text: str) -> str:
-    # A passage must not be able to close the fence and speak as the user.
-    return text.replace("<passages>", "〈passages〉").replace("</passages>", "〈/passages〉")
+    """Text with every look-alike of a fence tag replaced: a passage must not be able to
+    close the fence and speak as the user."""
+    return _FENCE.sub("［标记］", text)
 
 
 def format_passages(hits: Sequence[Hit]) -> str:
@@ -136,8 +143,7 @@ def summary_messages(
 
 
 def merge_messages(points: Sequence[str]) -> list[tuple[Role, str]]:
-    text = "\n".join(p.replace("<points>", "〈points〉").replace("</points>", "〈/points〉")
-                     for p in points)
+    text = "\n".join(_defang(p) for p in points)
     return [("system", MERGE_SYSTEM), ("user", MERGE_USER.format(points=text))]
 
 

@@ -23,9 +23,10 @@ from rag.generate.base import GenerationError, JoinedGenerate, Message, check_re
 from rag.results import REFUSAL
 from rag.text.bigrams import content_bigrams
 from rag.text.chunking import split_sentences
+from rag.text.instructions import addresses_assistant
 
 _BLOCK = re.compile(r"<passages>\s*\n(.*?)\n?\s*</passages>", re.DOTALL)
-_HEADER = re.compile(r"^\[(\d+)\][ \t]*(.*)$")
+_HEADER = re.compile(r"^\[(\d+)\][ \t]*标题[:：]")
 _QUESTION_LABEL = re.compile(r"^(?:问题|提问|question)\s*[:：]\s*", re.IGNORECASE)
 
 
@@ -33,9 +34,10 @@ def parse_passage_block(text: str) -> list[tuple[int, str]]:
     """The numbered passages of the ``<passages>`` block in `text`, as ``(n, body)``.
 
     A passage starts at a line ``[n] 标题：…｜日期：…`` and runs to the next such line; the
-    header line is not part of the body. Numbers must count up from 1, so a body line
-    that happens to start with ``[7]`` is taken as text, not as a new passage. Returns []
-    when `text` has no block or the block is empty.
+    header line is not part of the body. Numbers go up (the evidence of passages 1 and
+    3 skips 2), so a body line that happens to start with ``[7]`` or ``[1] 标题：`` out of
+    order is taken as text, not as a new passage. Returns [] when `text` has no block or
+    the block is empty.
     """
     match = _BLOCK.search(text)
     if not match:
@@ -43,7 +45,7 @@ def parse_passage_block(text: str) -> list[tuple[int, str]]:
     passages: list[tuple[int, list[str]]] = []
     for line in match.group(1).splitlines():
         header = _HEADER.match(line.strip())
-        if header and int(header.group(1)) == len(passages) + 1:
+        if header and int(header.group(1)) > (passages[-1][0] if passages else 0):
             passages.append((int(header.group(1)), []))
         elif passages:
             passages[-1][1].append(line)
@@ -108,6 +110,8 @@ class ExtractiveGenerator(JoinedGenerate):
         for n, body in passages:
             for start, end in split_sentences(body):
                 sentence = body[start:end]
+                if addresses_assistant(sentence):
+                    continue  # stored orders to a model are never an answer
                 shared = wanted & content_bigrams(sentence)
                 scored.append((len(shared) / len(wanted), order, f"{sentence}[{n}]", shared))
                 order += 1
