@@ -33,6 +33,7 @@ from rag.types import Article, Hit, IngestReport, Passage, Search
 
 DOCUMENT_TYPES = tuple(sorted(READERS))  # what ingest reads: ".txt", ".md", ".pdf", ".jsonl.gz", ...
 
+MAX_QUESTION_CHARS = 500  # a question, not a document: longer ones are refused with a message
 _DATE = re.compile(r"^(\d{4})(?:[-/.](\d{1,2}))?(?:[-/.](\d{1,2}))?$")
 
 
@@ -179,6 +180,9 @@ class Service:
         s = self.settings
         if not question.strip():
             raise InputError("the question is empty")
+        if len(question) > MAX_QUESTION_CHARS:
+            raise InputError(f"the question is {len(question)} characters long; at most "
+                             f"{MAX_QUESTION_CHARS} are read (ask about one thing at a time)")
         if as_of:
             day: dt.date | None = dt.date.fromisoformat(parse_date(as_of) or "")
         else:

@@ -229,3 +229,12 @@ def test_same_folder_by_relative_and_absolute_path_is_one_source(service, archiv
 def test_latest_date_is_the_newest_article(service, archive):
     service.ingest([archive])
     assert str(service.latest_date()) == max(a.published[:10] for a in service.articles() if a.published)
+
+
+def test_a_source_filter_takes_percent_and_underscore_literally(service, tmp_path):
+    for name, title in (("daily_news.txt", "青川日报"), ("dailyXnews.txt", "青川晚报"), ("100%.txt", "青川百分")):
+        (tmp_path / name).write_text(f"{title}\n\n青川新建了一座桥梁，全长1.2公里。", encoding="utf-8")
+    service.ingest([tmp_path])
+    titles = {h.title for h in service.search("青川桥梁", k=10, sources=["daily_news"])}
+    assert titles == {"青川日报"}  # _ is not "any character"
+    assert {h.title for h in service.search("青川桥梁", k=10, sources=["%"])} == {"青川百分"}

@@ -18,6 +18,7 @@ import urllib.request
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+import httpx
 import playwright.sync_api as playwright_api
 import pytest
 from conftest import ARTICLES, REPO
@@ -377,6 +378,8 @@ def test_api_ask_brief_and_ingest(web_env) -> None:  # type: ignore[no-untyped-d
     from gradio_client.exceptions import AppError
 
     for call, message in ((("", None, None), "the question is empty"),
+                          (("   ", None, None), "the question is empty"),
+                          (("青川" * 300, None, None), "600 characters long; at most 500"),
                           (("青川", None, "2025-13"), "does not exist")):
         with pytest.raises(AppError, match=message):
             client.predict(*call, api_name="/ask")
@@ -398,6 +401,12 @@ def test_login_is_required_with_auth(web_env, tmp_path) -> None:  # type: ignore
         client = Client(url, auth=("editor", "s3cret"), verbose=False)
         assert "/ask" in client.view_api(print_info=False, return_format="dict")["named_endpoints"]
         client.close()
+        # guessing: five wrong passwords, then the client is told to wait, even with the right one
+        statuses = [httpx.post(f"{url.rstrip('/')}/login", data={"username": "editor", "password": f"guess{i}"}).status_code
+                    for i in range(6)]
+        assert statuses[:5] == [400] * 5 and statuses[5] == 429
+        late = httpx.post(f"{url.rstrip('/')}/login", data={"username": "editor", "password": "s3cret"})
+        assert late.status_code == 429 and "秒后再试" in late.json()["detail"]
     finally:
         demo.close()
         service.close()

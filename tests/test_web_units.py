@@ -474,3 +474,35 @@ def test_the_servers_copy_of_an_upload_is_removed_after_ingest(service, tmp_path
     report = Handlers(service).ingest([str(sent), str(elsewhere)])
     assert [r["status"] for r in report["files"]] == ["added", "added"]
     assert not sent.exists() and not sent.parent.exists() and elsewhere.exists()
+
+
+def test_login_limit_counts_failures_per_client_within_the_window() -> None:
+    import asyncio
+
+    from rag.web.limits import LoginLimit
+
+    now = [0.0]
+
+    async def app(scope, receive, send):  # type: ignore[no-untyped-def]
+        ok = scope["path"] == "/login" and scope.get("password") == "right"
+        await send({"type": "http.response.start", "status": 200 if ok else 400, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    limit = LoginLimit(app, attempts=3, window=60.0, clock=lambda: now[0])
+
+    def post(client: str, password: str = "wrong", path: str = "/login") -> int:
+        sent = []
+
+        async def send(message):  # type: ignore[no-untyped-def]
+            sent.append(message)
+
+        scope = {"type": "http", "method": "POST", "path": path, "client": (client, 1), "password": password}
+        asyncio.run(limit(scope, None, send))  # type: ignore[arg-type]
+        return sent[0]["status"]
+
+    assert [post("1.2.3.4") for _ in range(4)] == [400, 400, 400, 429]
+    assert post("5.6.7.8", "right") == 200  # another client is not held up
+    assert post("1.2.3.4", "right") == 429
+    assert post("1.2.3.4", path="/config") == 400  # only logins are limited
+    now[0] = 61.0  # the failures have left the window
+    assert post("1.2.3.4", "right") == 200

@@ -274,11 +274,11 @@ class Store:
             where.append("a.published < ?")
             args.append(until + "\uffff")
         if sources:
-            where.append(
-                "(" + " OR ".join("a.source LIKE ? OR a.source_name = ?" for _ in sources) + ")"
-            )
-            for s in sources:
-                args += [f"%{s}%", s]
+            where.append("(" + " OR ".join(
+                "a.source LIKE ? ESCAPE '\\' OR a.source_name = ?" for _ in sources) + ")")
+            for s in sources:  # % and _ in a source name are characters, not wildcards
+                literal = s.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+                args += [f"%{literal}%", s]
         if not where:
             return None
         rows = self._db.execute(

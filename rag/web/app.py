@@ -261,12 +261,17 @@ def launch(
     demo: "gr.Blocks", *, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT,
     auth: tuple[str, str] | None = None, block: bool = True, quiet: bool = False,
 ) -> str:
-    """Serve `demo`; returns its local URL (at once when `block` is False)."""
+    """Serve `demo`; returns its local URL (at once when `block` is False). With `auth`,
+    failed logins are limited per client (see `limits`)."""
+    from starlette.middleware import Middleware
+
+    from rag.web.limits import LoginLimit
+
     _, url, _ = demo.launch(
         server_name=host, server_port=port, auth=auth, auth_message="请登录" if auth else None,
         theme=theme(), css=CSS, head=LOCALIZE_HEAD, max_file_size="50mb",
         show_error=False, ssr_mode=False, prevent_thread_lock=not block, quiet=quiet,
-        footer_links=["api"],
+        footer_links=["api"], app_kwargs={"middleware": [Middleware(LoginLimit)]} if auth else None,
     )
     return url
 
