@@ -362,3 +362,12 @@ def test_the_model_reads_the_evidence_sentences_under_their_passage_numbers():
     gen = ScriptedGenerator("柳林县共有27座煤矿。[1]")
     ask("柳林县有多少座煤矿？", search_returning(make_hits(rows)), gen, prompt_chars=0)
     assert "音乐会" in gen.prompts[0][-1].content
+
+
+def test_how_much_money_needs_an_amount():
+    rows = [("地铁2号线开通", "2025-12-28", "地铁2号线今天开通试运营，全长26.8公里，设车站18座。")]
+    answer = ask("地铁2号线开通后起步票价是多少钱？", search_returning(make_hits(rows)), ExtractiveGenerator())
+    assert answer.refused
+    rows = [("地铁票价", "2025-12-28", "地铁2号线起步票价为2元，可乘坐6公里。")]
+    answer = ask("地铁2号线起步票价是多少钱？", search_returning(make_hits(rows)), ExtractiveGenerator())
+    assert not answer.refused and "2元" in answer.answer

@@ -326,3 +326,13 @@ def test_a_date_is_supported_only_by_a_source_that_states_its_month_and_day() ->
     # a day of the month the report's context gives states the full date; another day does not
     assert check_support("会议于3月5日开幕。", "5日上午，会议开幕。").supported
     assert not check_support("会议于3月6日开幕。", "5日上午，会议开幕。").supported
+
+
+def test_a_number_the_question_states_needs_no_passage_but_a_name_does():
+    passage = "阿恰克扎指出，“一带一路”倡议借助“五通”为沿线国家创造了机遇。"
+    answer = "阿恰克扎提到了“一带一路”倡议的五个方面。[1]"
+    assert not verify(answer, [passage]).any_supported  # 五个 is in no passage
+    assert verify(answer, [passage], given="谁提到了“一带一路”倡议的五个方面？").any_supported
+    # a name from the question must still be in the passage: here it is about someone else
+    other = "纳西姆指出，“一带一路”倡议借助“五通”为沿线国家创造了机遇。"
+    assert not verify(answer, [other], given="阿恰克扎提到了“一带一路”倡议的几个方面？").any_supported

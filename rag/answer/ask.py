@@ -30,7 +30,7 @@ OnToken = Callable[[str], None]
 OnEvidence = Callable[[tuple[Evidence, ...]], None]
 
 # "多少名 / 几座 / 多少亿元": the measure word the answer's number must carry.
-_ASKED_MEASURE = re.compile(r"(?:多少|几)(?:个)?(万|亿)?([名人位家座台辆套吨元米岁次项所户张份条只辆架艘株亩个])")
+_ASKED_MEASURE = re.compile(r"(?:多少|几)(?:个)?(万|亿)?([名人位家座台辆套吨元米岁次项所户张份条只辆架艘株亩个钱])")
 _NUMBER = r"[0-9０-９.．,，]+|[零〇一二两三四五六七八九十百千万亿余多]+"
 _PERSON = "名人位"
 _UNITS = "吨元米岁亩次"  # a unit must match; any other classifier may be paraphrased as 个
@@ -39,7 +39,7 @@ _QUOTED = re.compile(r"《[^》]+》|“[^”]+”|「[^」]+」|\"[^\"]+\"")
 # The words that ask for a title, not what the title is of.
 _TITLE_FRAME = re.compile(r"标题|题目|书名|篇名|剧名|曲名|名称|名字|是什么|叫什么|[的是]")
 _DATE_IN_ANSWER = re.compile(r"[0-9０-９一二三四五六七八九十〇零]+\s*[年月日号]")
-_YES_NO = re.compile(r"是否|是不是|吗[？?]?$|有没有|能否|可否|对不对")
+_YES_NO = re.compile(r"是否|是不是|吗[？?]?$|有没有|能否|可否|对不对|还是")
 _FUNCTION_CHARS = frozenset("是的了在有和与及也都就为个")
 _FOLLOW_UP = re.compile(r"它|他们|他|她|其|该|这|那|此|上述|呢[？?]?$")
 
@@ -85,7 +85,7 @@ def answers_the_question(question: str, answer: str) -> bool:
         return False  # the question's own words back (最初不是理论): no answer at all
     asked = _ASKED_MEASURE.search(question)
     if asked:
-        word = asked.group(2)
+        word = "元" if asked.group(2) == "钱" else asked.group(2)  # 多少钱: an amount in 元
         measures = _PERSON if word in _PERSON else word if word in _UNITS else word + "个"
         return re.search(rf"(?:{_NUMBER})\s*(?:万|亿)?[{measures}]", answer) is not None
     if cite.ASKS_DATE.search(question):
@@ -434,7 +434,7 @@ def ask(
     if not draft or is_refusal(draft):
         return refuse(draft)
 
-    verified = cite.verify(draft, [_verification_text(h) for h in hits])
+    verified = cite.verify(draft, [_verification_text(h) for h in hits], given=standalone)
     sentences: tuple[AnswerSentence, ...] = ()
     final: list[_Kept] = []
     for s in verified.sentences:
