@@ -9,7 +9,7 @@ repository root:
     OMP_WAIT_POLICY=PASSIVE PYTHONPATH=/tmp/lc .venv/bin/python bench/langchain_baseline.py [--limit N]
         [--archive ../shared/corpus/seed] [--questions tests/data/seed_questions.jsonl]
 
-Pipeline: the files of --archive read by `rag.ingest.iter_raw` (text extraction only, no
+Pipeline: the .txt/.md files of --archive read as they are (no
 segmentation or cleaning) -> RecursiveCharacterTextSplitter (500 characters, overlap 50,
 Chinese separators) -> multilingual-e5-small from the rag model cache ("query: " /
 "passage: " prefixes) -> FAISS, top 4 chunks -> the bundled Qwen2.5-Coder-1.5B GGUF through
@@ -56,11 +56,8 @@ except ImportError as exc:
     sys.exit(f"{exc}\nLangChain is not installed; see the pip line in the docstring of {__file__} "
              "and run with PYTHONPATH=/tmp/lc")
 
-from rag.config import DEFAULT_EMBEDDING_MODEL  # noqa: E402
-from rag.ingest import iter_raw  # noqa: E402
-from rag.models.embedding import resolve_embedding_model  # noqa: E402
-from rag.models.generation import DEFAULT_GENERATOR_MODEL, resolve_generator_model  # noqa: E402
-from rag.types import Skipped  # noqa: E402
+from rag.config import Settings  # noqa: E402
+from rag.service import Service  # noqa: E402
 
 REFUSAL = "资料中没有相关信息"
 PROMPT = f"只根据下面的资料回答问题；资料中没有答案时回答：{REFUSAL}。\n资料：{{context}}\n问题：{{question}}\n答案："
@@ -118,13 +115,10 @@ def p95(xs: list[float]) -> float:
 
 
 def read_documents(archive: Path) -> list[Document]:
-    docs = []
-    for item in iter_raw([archive]):
-        if isinstance(item, Skipped):
-            print(f"skipped {item}", file=sys.stderr)
-        else:
-            docs.append(Document(page_content=item.text, metadata={"source": item.source}))
-    return docs
+    """The text files of `archive` as they are: no cleaning, no splitting into articles."""
+    files = sorted(p for p in archive.rglob("*") if p.is_file() and p.suffix in (".txt", ".md"))
+    return [Document(page_content=p.read_text(encoding="utf-8", errors="replace"),
+                     metadata={"source": str(p)}) for p in files]
 
 
 def main() -> int:
@@ -144,14 +138,15 @@ def main() -> int:
     splitter = RecursiveCharacterTextSplitter(chunk_size=500, chunk_overlap=50,
                                               separators=SEPARATORS, keep_separator="end")
     chunks = splitter.split_documents(docs)
-    embeddings = E5Embeddings(resolve_embedding_model(DEFAULT_EMBEDDING_MODEL), args.threads)
+    files = Service(Settings.load()).model_files()
+    embeddings = E5Embeddings(files["embedding"], args.threads)
     store = FAISS.from_documents(chunks, embeddings)
     retriever = store.as_retriever(search_kwargs={"k": args.k})
     index_s = time.perf_counter() - start
 
     start = time.perf_counter()
     llm = ChatLlamaCpp(
-        model_path=resolve_generator_model(DEFAULT_GENERATOR_MODEL),
+        model_path=files["generator"],
         n_ctx=4096,
         n_batch=512,
         n_threads=args.threads,

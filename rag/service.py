@@ -26,7 +26,7 @@ from rag.config import SearchMode, Settings
 from rag.errors import InputError, StoreError
 from rag.generate import Generator, Message, make_generator
 from rag.ingest.readers import READERS
-from rag.models.embedder import Embedder, SentenceTransformerEmbedder
+from rag.models.embedder import Embedder, make_embedder
 from rag.results import Answer, ArticleInfo, Brief, Evidence
 from rag.text.words import tokenize
 from rag.types import Article, Hit, IngestReport, Passage, Search
@@ -91,8 +91,9 @@ class Service:
         with self._opening:
             if self._embedder is None:
                 s = self.settings
-                self._embedder = SentenceTransformerEmbedder(
-                    s.embedding_model, threads=s.threads, batch_size=s.embed_batch_size
+                self._embedder = make_embedder(
+                    s.embedding_model, threads=s.threads, batch_size=s.embed_batch_size,
+                    runtime=s.embedding_runtime,
                 )
             return self._embedder
 
@@ -125,6 +126,19 @@ class Service:
             messages = [Message(r, c) for r, c in answer_messages("", [])]
             generator.generate(messages, max_tokens=1)
         return time.perf_counter() - started
+
+    def model_files(self) -> dict[str, str]:
+        """Where the configured models live on this machine: the embedding model's folder
+        (or Hugging Face id) and the local generator's GGUF file (or id), building the
+        bundled ones into the model cache if needed."""
+        from rag.models.embedding import resolve_embedding_model
+        from rag.models.generation import DEFAULT_GENERATOR_MODEL, resolve_generator_model
+
+        s = self.settings
+        return {
+            "embedding": resolve_embedding_model(s.embedding_model),
+            "generator": resolve_generator_model(s.generator_model or DEFAULT_GENERATOR_MODEL),
+        }
 
     def close(self) -> None:
         if self._store is not None:
