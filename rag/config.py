@@ -37,6 +37,9 @@ GENERATORS = tuple(BACKEND_OPTIONS)
 
 SearchMode = Literal["hybrid", "dense", "bm25"]
 SEARCH_MODES: tuple[SearchMode, ...] = ("hybrid", "dense", "bm25")
+# How the embedding model runs: "onnx" (the bundled default on ONNX Runtime, int8),
+# "sentence-transformers" (any model), "auto" (onnx where it can, else sentence-transformers).
+EMBEDDING_RUNTIMES = ("auto", "onnx", "sentence-transformers")
 
 
 def default_threads() -> int:
@@ -59,6 +62,7 @@ def auth_from_env(env: Mapping[str, str] | None = None) -> str | None:
 class Settings:
     index_dir: Path = Path("index")
     embedding_model: str = DEFAULT_EMBEDDING_MODEL
+    embedding_runtime: str = "sentence-transformers"  # one of EMBEDDING_RUNTIMES
     threads: int = field(default_factory=default_threads)
     # Small batches pad less; measured 20-30% faster than 32 on 2 cores.
     embed_batch_size: int = 8
@@ -125,6 +129,9 @@ class Settings:
                 f"setting generator must be {', '.join(GENERATORS[:-1])} or {GENERATORS[-1]}, "
                 f"got {self.generator!r}"
             )
+        if self.embedding_runtime not in EMBEDDING_RUNTIMES:
+            raise ConfigError(f"setting embedding_runtime must be one of {', '.join(EMBEDDING_RUNTIMES)}, "
+                              f"got {self.embedding_runtime!r}")
         if not self.embedding_model.strip():
             raise ConfigError("setting embedding_model is empty")
 

