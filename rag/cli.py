@@ -7,6 +7,7 @@ import functools
 import json
 import logging
 import sys
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -32,6 +33,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("ingest", parents=[common], help="add files or folders to the index")
     p.add_argument("paths", nargs="+", metavar="PATH")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    p = sub.add_parser("reindex", parents=[common],
+                       help="embed every passage again with the configured embedding runtime")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
     p = sub.add_parser("search", parents=[common], help="search the index")
@@ -164,6 +169,30 @@ def cmd_ingest(service: Any, args: argparse.Namespace) -> int:
             bar.close()
     print(format_report(report))
     return 1 if report.skipped else 0
+
+
+def cmd_reindex(service: Any, args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    bar: Any = None
+
+    def progress(done: int, total: int) -> None:
+        nonlocal bar
+        if args.quiet or total == 0:
+            return
+        if bar is None:
+            bar = tqdm(total=total, unit="passage", desc="embedding", file=sys.stderr)
+        bar.update(done - bar.n)
+
+    started = time.perf_counter()
+    try:
+        n = service.reindex(progress=progress)
+    finally:
+        if bar is not None:
+            bar.close()
+    print(f"embedded {n:,} passages again with {service.settings.embedding_runtime} "
+          f"in {time.perf_counter() - started:.1f} s")
+    return 0
 
 
 def format_report(report: IngestReport) -> str:
@@ -367,7 +396,7 @@ COMMANDS = {
     "chat": cmd_chat,
     "summarize": cmd_summarize,
     "brief": cmd_brief,
-    "ingest": cmd_ingest, "search": cmd_search, "articles": cmd_articles, "show": cmd_show,
+    "ingest": cmd_ingest, "reindex": cmd_reindex, "search": cmd_search, "articles": cmd_articles, "show": cmd_show,
     "stats": cmd_stats, "delete": cmd_delete,
 }
 

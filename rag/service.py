@@ -21,7 +21,7 @@ from rag.answer.verify import warm_up as warm_up_verification
 from rag.archive.reading import ReadingSearch
 from rag.archive.search import Filters, Retriever
 from rag.archive.store import Store
-from rag.archive.update import Progress, ingest
+from rag.archive.update import Progress, ingest, reembed
 from rag.config import SearchMode, Settings
 from rag.errors import InputError, StoreError
 from rag.generate import Generator, Message, make_generator
@@ -75,6 +75,7 @@ class Service:
         self._generator = generator
         self._store: Store | None = None
         self._reading: ReadingSearch | None = None
+        self._embedding_checked = False
         # Web handlers run in threads: one lock so a model or the index is opened once.
         self._opening = threading.RLock()
 
@@ -156,12 +157,51 @@ class Service:
                 s.index_dir, s.embedding_model, embedder.dim,
                 getattr(embedder, "checksum", None),
                 {"chunk_size": s.chunk_size, "chunk_overlap": s.chunk_overlap},
+                getattr(embedder, "runtime", None),
             )
+            self._embedding_checked = True
+        self._check_embedding()
         return ingest(
             self._store, self.embedder, paths, chunk_size=s.chunk_size,
             chunk_overlap=s.chunk_overlap, progress=progress, embed_group=s.embed_group,
             commit_every=s.commit_every,
         )
+
+    def _check_embedding(self) -> None:
+        """Refuse to mix vectors: the index's must come from the weights and runtime this
+        service embeds with (see `reindex`)."""
+        if self._embedding_checked:
+            return
+        store = self.store()
+        built = store.manifest["embedding"]
+        mine = getattr(self.embedder, "checksum", None)
+        if built.get("checksum") and mine and built["checksum"] != mine:
+            was = built.get("runtime") or "sentence-transformers"
+            now = getattr(self.embedder, "runtime", "another runtime")
+            raise StoreError(
+                f"index {self.settings.index_dir} was embedded with {was} ({built['checksum'][:12]}), "
+                f"but this program embeds with {now} ({mine[:12]}), and their vectors do not mix. "
+                f"Run `rag reindex --index {self.settings.index_dir}` to embed its "
+                f"{store.counts()['passages']:,} passages again from the archive (no file is read "
+                f"again), or set RAG_EMBEDDING_RUNTIME={was} to use it as it is."
+            )
+        self._embedding_checked = True
+
+    def reindex(self, progress: Progress | None = None) -> int:
+        """Embed every passage again with the configured embedder, from the archive's
+        text, and record the embedding in the manifest; returns the passages embedded."""
+        store = self.store()
+        if self.embedder.dim != store.dim:
+            raise StoreError(
+                f"index {self.settings.index_dir} holds {store.dim}-dimension vectors and "
+                f"{self.settings.embedding_model!r} makes {self.embedder.dim}: build a new index "
+                f"with `rag ingest --index NEWDIR`"
+            )
+        s = self.settings
+        n = reembed(store, self.embedder, embed_group=s.embed_group, commit_every=s.commit_every,
+                    progress=progress)
+        self._embedding_checked = True
+        return n
 
     def delete(self, article_id: str) -> Article:
         """Remove one article (an unambiguous id prefix is enough) from every index."""
@@ -308,6 +348,8 @@ class Service:
         until: str | None = None, sources: Iterable[str] = (), mode: SearchMode = "hybrid",
     ) -> list[Hit]:
         s = self.settings
+        if mode != "bm25":
+            self._check_embedding()
         retriever = Retriever(
             self.store(), self.embedder, candidates=s.candidates, rrf_k=s.rrf_k,
             max_per_article=s.max_per_article,
@@ -362,6 +404,7 @@ class Service:
             "earliest": dates[0] if dates else None,
             "latest": dates[-1] if dates else None,
             "embedding_model": m["embedding"]["model"],
+            "embedding_runtime": m["embedding"].get("runtime") or "sentence-transformers",
             "dim": m["embedding"]["dim"],
             "chunking": m.get("chunking"),
             "format_version": m["format_version"],

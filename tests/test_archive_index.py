@@ -190,7 +190,7 @@ def test_stale_derived_files_are_rebuilt_from_sqlite(service, archive):
 def test_manifest_records_model_counts_and_chunking(service, archive):
     service.ingest([archive])
     m = json.loads((service.settings.index_dir / "manifest.json").read_text())
-    assert m["embedding"] == {"model": "fake-embedder", "dim": 128, "checksum": None}
+    assert m["embedding"] == {"model": "fake-embedder", "dim": 128, "checksum": None, "runtime": "hash"}
     assert m["counts"]["articles"] == 5
     assert m["counts"]["passages"] == service.store().counts()["passages"]
     assert m["chunking"]["chunk_size"] == service.settings.chunk_size

@@ -148,3 +148,14 @@ def test_eval_is_a_plugin_command(capsys):
         cli.main(["eval", "--help"])
     assert exc.value.code == 0
     assert "retrieval" in capsys.readouterr().out
+
+
+def test_reindex_embeds_the_stored_passages_again(rag, archive):
+    rag("ingest", str(archive), "--quiet")
+    code, out, err = rag("stats", "--json")
+    passages = json.loads(out)["passages"]
+    code, out, err = rag("reindex", "--quiet")
+    assert code == 0, err
+    assert f"embedded {passages:,} passages again" in out
+    code, out, err = rag("search", "青川地铁", "--json")
+    assert code == 0 and json.loads(out)["hits"]

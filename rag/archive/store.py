@@ -134,7 +134,7 @@ class Store:
     @classmethod
     def open_or_create(
         cls, directory: Path, embedding_model: str, dim: int, model_checksum: str | None,
-        chunking: dict[str, int],
+        chunking: dict[str, int], runtime: str | None = None,
     ) -> Store:
         """Open the index at `directory`, creating an empty one if there is none."""
         directory = Path(directory)
@@ -152,7 +152,8 @@ class Store:
         manifest = {
             "format": FORMAT,
             "format_version": FORMAT_VERSION,
-            "embedding": {"model": embedding_model, "dim": dim, "checksum": model_checksum},
+            "embedding": {"model": embedding_model, "dim": dim, "checksum": model_checksum,
+                          "runtime": runtime},
             "chunking": chunking,
             "created_at": timestamp(),
             "updated_at": timestamp(),
@@ -165,6 +166,12 @@ class Store:
 
     def close(self) -> None:
         self._db.close()
+
+    def record_embedding(self, checksum: str | None, runtime: str | None) -> None:
+        """Say in the manifest which runtime and weights made the vectors; written with
+        the derived indexes when the current write ends (see `writer`)."""
+        self.manifest = {**self.manifest, "embedding": {
+            **self.manifest["embedding"], "checksum": checksum, "runtime": runtime}}
 
     # --------------------------------------------------------------------- reading
     @property

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from rag.archive.store import Store, Writer
+from rag.archive.writer import indexed_text
 from rag.config import Settings
 from rag.ingest import load_articles
 from rag.models.embedder import Embedder
@@ -33,12 +34,38 @@ class _Pending:
 
 
 def passage_inputs(article: Article, passages: Sequence[Passage]) -> list[str]:
-    """The text indexed for each passage: the article title, then the passage.
+    """The text indexed for each passage (see `indexed_text`)."""
+    return [indexed_text(article.title, p.text) for p in passages]
 
-    The title gives every window of a long article the topic it belongs to.
+
+def reembed(
+    store: Store, embedder: Embedder, *, embed_group: int = Settings.embed_group,
+    commit_every: int = Settings.commit_every, progress: Progress | None = None,
+) -> int:
+    """Embed every stored passage again with `embedder`, from the archive's own text (no
+    file is read), and record its runtime and checksum; returns the passages embedded.
+
+    Until it finishes the manifest names the old embedding, so an interrupted run leaves
+    an index that is refused with the advice to run it again.
     """
-    title = article.title.strip()
-    return [p.text if not title or p.text.startswith(title) else f"{title}\n{p.text}" for p in passages]
+    with store.writer() as writer:
+        rows = writer.passage_inputs()
+        if progress:
+            progress(0, len(rows))
+        since_commit = 0
+        for i in range(0, len(rows), embed_group):
+            part = rows[i : i + embed_group]
+            writer.set_vectors([r for r, _ in part], embedder.embed_passages([t for _, t in part]))
+            since_commit += len(part)
+            if since_commit >= commit_every:
+                writer.commit()
+                since_commit = 0
+            if progress:
+                progress(min(i + embed_group, len(rows)), len(rows))
+        store.record_embedding(getattr(embedder, "checksum", None), getattr(embedder, "runtime", None))
+        writer.changed = True  # the manifest is written with the derived indexes
+        writer.commit()
+    return len(rows)
 
 
 def ingest(

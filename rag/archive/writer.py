@@ -12,6 +12,13 @@ import numpy as np
 from rag.types import Article, Passage
 
 
+def indexed_text(title: str, text: str) -> str:
+    """What is embedded and tokenized for a passage: its article's title, then the
+    passage, so every window of a long article carries the topic it belongs to."""
+    title = title.strip()
+    return text if not title or text.startswith(title) else f"{title}\n{text}"
+
+
 def timestamp() -> str:
     """Local time, ISO 8601 with offset."""
     return time.strftime("%Y-%m-%dT%H:%M:%S%z")
@@ -76,6 +83,21 @@ class Writer:
                 for p, t, h, v in zip(passages, tokens, text_hashes, vectors, strict=True)
             ],
         )
+        self.changed = True
+
+    def passage_inputs(self) -> list[tuple[int, str]]:
+        """(row id, the text that was embedded) of every passage: its article's title and
+        the passage (see `indexed_text`), read back from the stored articles."""
+        rows = self._db.execute(
+            "SELECT p.rowid, a.title, substr(a.text, p.start + 1, p.end - p.start) "
+            "FROM passages p JOIN articles a ON a.rowid = p.article_rowid ORDER BY p.rowid"
+        ).fetchall()
+        return [(rowid, indexed_text(title, text)) for rowid, title, text in rows]
+
+    def set_vectors(self, rowids: Sequence[int], vectors: np.ndarray) -> None:
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        self._db.executemany("UPDATE passages SET vector = ? WHERE rowid = ?",
+                             [(v.tobytes(), r) for r, v in zip(rowids, vectors, strict=True)])
         self.changed = True
 
     def delete(self, article_id: str) -> bool:

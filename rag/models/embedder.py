@@ -58,6 +58,8 @@ class SentenceTransformerEmbedder:
     model's own "query"/"passage" prompts when it defines them; otherwise none.
     """
 
+    runtime = "sentence-transformers"
+
     def __init__(
         self,
         spec: str = DEFAULT_EMBEDDING_MODEL,
@@ -207,6 +209,8 @@ class HashEmbedder:
     test ranking plumbing; it knows nothing of meaning. Queries and passages are embedded
     alike.
     """
+
+    runtime = "hash"
 
     def __init__(self, dim: int = 256, model_id: str | None = None) -> None:
         if dim < 1:

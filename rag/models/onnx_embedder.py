@@ -62,6 +62,8 @@ class OnnxEmbedder:
     order given.
     """
 
+    runtime = "onnx"
+
     def __init__(
         self,
         spec: str = DEFAULT_EMBEDDING_MODEL,
