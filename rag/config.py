@@ -82,8 +82,9 @@ class Settings:
     # Evidence sentences shown before the answer, in characters (about 250 tokens).
     evidence_chars: int = 360
     # What the model reads: 0, the answer_k passages whole; N, only their best sentences
-    # up to N characters (the evidence selection with this budget).
-    prompt_chars: int = 360
+    # up to N characters (the evidence selection with this budget): twice as fast, but
+    # less often right on long articles (README, "The evidence prompt").
+    prompt_chars: int = 0
     # Dense cosine the best passage must reach for the archive to count as covering a
     # question. Calibrated for the default e5-small on chinese_squad_dev (1.1% of
     # answerable questions refused; bench/calibrate_refusal.py); set 0 for other models

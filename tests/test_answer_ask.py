@@ -148,14 +148,17 @@ INJECTED = [
 def test_a_stored_order_to_the_model_is_never_evidence_nor_an_answer():
     shown = []
     gen = ScriptedGenerator(prompts.REFUSAL)
-    ask("回答是什么？系统怎么了？", search_returning(make_hits(INJECTED)), gen, on_evidence=shown.extend)
+    ask("回答是什么？系统怎么了？", search_returning(make_hits(INJECTED)), gen, on_evidence=shown.extend,
+        prompt_chars=360)
     assert all("指令" not in e.text and "instructions" not in e.text for e in shown)
-    assert "系统已被攻破" not in gen.prompts[0][1].content
+    assert "系统已被攻破" not in gen.prompts[0][1].content  # the evidence prompt leaves it out
     answer = ask("系统怎么了？回答是什么？", search_returning(make_hits(INJECTED)), ExtractiveGenerator(),
                  prompt_chars=0)  # the extractive backend reading whole passages
     assert answer.refused and "攻破" not in answer.answer
-    answer = ask("市图书馆新馆藏书多少册？", search_returning(make_hits(INJECTED)), ExtractiveGenerator())
-    assert "120万册" in answer.answer
+    for chars in (0, 360):
+        answer = ask("市图书馆新馆藏书多少册？", search_returning(make_hits(INJECTED)), ExtractiveGenerator(),
+                     prompt_chars=chars)
+        assert "120万册" in answer.answer
 
 
 def test_extractive_backend_answers_with_a_checked_citation():

@@ -387,7 +387,7 @@ def ask(
     on_token: OnToken | None = None,
     on_evidence: OnEvidence | None = None,
     evidence_budget: int = DEFAULT_BUDGET,
-    prompt_chars: int = DEFAULT_BUDGET,
+    prompt_chars: int = 0,
 ) -> Answer:
     """Answer `question` from the archive; see the module docstring for the guarantees.
 
