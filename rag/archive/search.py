@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from rag.archive.store import Store
 from rag.config import SearchMode
 from rag.models.embedder import Embedder
-from rag.text.words import ready_jieba, tokenize
+from rag.text.words import tokenize
 from rag.types import Hit
 
 
@@ -57,8 +56,6 @@ class Retriever:
         # Ask each retriever for more than k so the per-article cap can still fill k.
         n = max(self.candidates, 3 * k)
         vectors, bm25, _generation = self.store.derived()  # one snapshot for both
-        if mode == "hybrid":  # the segmenter's dictionary loads while the query is embedded
-            threading.Thread(target=ready_jieba, name="rag-jieba", daemon=True).start()
         dense: list[tuple[int, float]] = []
         lexical: list[tuple[int, float]] = []
         if mode in ("hybrid", "dense"):
