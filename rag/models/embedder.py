@@ -20,7 +20,12 @@ import numpy as np
 
 from rag.config import DEFAULT_EMBEDDING_MODEL, EMBEDDING_RUNTIMES, default_threads
 from rag.errors import ConfigError, ModelError
-from rag.models.embedding import has_onnx_runtime, model_checksum, resolve_embedding_model
+from rag.models.embedding import (
+    check_sizes,
+    has_onnx_runtime,
+    model_checksum,
+    resolve_embedding_model,
+)
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
@@ -69,12 +74,7 @@ class SentenceTransformerEmbedder:
         passage_prompt: str | None = None,
         max_seq_length: int | None = None,
     ) -> None:
-        if threads is not None and threads < 1:
-            raise ValueError(f"threads must be at least 1, got {threads}")
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
-        if max_seq_length is not None and max_seq_length < 1:
-            raise ValueError(f"max_seq_length must be at least 1, got {max_seq_length}")
+        check_sizes(threads, batch_size, max_seq_length)
         self.model_id = spec
         self.threads = threads or default_threads()
         self.batch_size = batch_size

@@ -84,6 +84,16 @@ _BUNDLED = {
 }
 
 
+def check_sizes(threads: int | None, batch_size: int, max_seq_length: int | None) -> None:
+    """Raise ValueError for an embedder's thread count, batch size or sequence length below 1."""
+    if threads is not None and threads < 1:
+        raise ValueError(f"threads must be at least 1, got {threads}")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    if max_seq_length is not None and max_seq_length < 1:
+        raise ValueError(f"max_seq_length must be at least 1, got {max_seq_length}")
+
+
 def resolve_embedding_model(spec: str) -> str:
     """Turn an embedding model spec into a name or folder sentence-transformers can load.
 
