@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import json
 import logging
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from rag.config import GENERATORS, SEARCH_MODES, Settings
@@ -148,48 +149,40 @@ def _print_json(data: Any) -> None:
     print(json.dumps(data, ensure_ascii=False, indent=2))
 
 
-def cmd_ingest(service: Any, args: argparse.Namespace) -> int:
+@contextlib.contextmanager
+def _embedding_bar(quiet: bool) -> Iterator[Callable[[int, int], None]]:
+    """A `progress(done, total)` callback drawing a bar of passages embedded on stderr."""
     from tqdm import tqdm
 
     bar: Any = None
 
     def progress(done: int, total: int) -> None:
         nonlocal bar
-        if args.quiet or total == 0:
+        if quiet or total == 0:
             return
         if bar is None:
             bar = tqdm(total=total, unit="passage", desc="embedding", file=sys.stderr)
         bar.update(done - bar.n)
 
-    print(f"reading {', '.join(args.paths)} …", file=sys.stderr)
     try:
-        report = service.ingest(args.paths, progress=progress)
+        yield progress
     finally:
         if bar is not None:
             bar.close()
+
+
+def cmd_ingest(service: Any, args: argparse.Namespace) -> int:
+    print(f"reading {', '.join(args.paths)} …", file=sys.stderr)
+    with _embedding_bar(args.quiet) as progress:
+        report = service.ingest(args.paths, progress=progress)
     print(format_report(report))
     return 1 if report.skipped else 0
 
 
 def cmd_reindex(service: Any, args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
-    bar: Any = None
-
-    def progress(done: int, total: int) -> None:
-        nonlocal bar
-        if args.quiet or total == 0:
-            return
-        if bar is None:
-            bar = tqdm(total=total, unit="passage", desc="embedding", file=sys.stderr)
-        bar.update(done - bar.n)
-
     started = time.perf_counter()
-    try:
+    with _embedding_bar(args.quiet) as progress:
         n = service.reindex(progress=progress)
-    finally:
-        if bar is not None:
-            bar.close()
     print(f"embedded {n:,} passages again with {service.settings.embedding_runtime} "
           f"in {time.perf_counter() - started:.1f} s")
     return 0

@@ -171,7 +171,6 @@ def test_store_upload_keeps_identical_files_and_never_replaces_another(tmp_path:
     first = store_upload(src, "../稿件.txt", uploads)
     assert first.path.name == "稿件.txt" and first.path.parent.parent == uploads and first.created
     assert (first.path.parent / ".name").read_text(encoding="utf-8") == "../稿件.txt"
-    first.commit()
     mtime = first.path.stat().st_mtime_ns
     again = store_upload(src, "稿件.txt", uploads)
     assert again.path == first.path and not again.created

@@ -85,9 +85,6 @@ class Stored:
             self.path.unlink(missing_ok=True)
         _drop_if_unused(self.path.parent)
 
-    def commit(self) -> None:
-        """Keep the upload."""
-
 
 NAME_FILE = ".name"  # in each digest folder: the file's name as it was uploaded
 

@@ -69,9 +69,7 @@ def ingest_upload(
     except UploadError as exc:
         return _result(name, "skipped", str(exc))
     report = service.ingest([stored.path], progress=on_embed)
-    if report.added or report.updated or report.unchanged:
-        stored.commit()
-    else:
+    if not (report.added or report.updated or report.unchanged):
         stored.restore()  # nothing of it is in the archive: no copy kept
     for s in report.skipped[:10]:
         where = _display_source(s.source, stored.path)
