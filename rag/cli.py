@@ -182,9 +182,14 @@ def cmd_ingest(service: Any, args: argparse.Namespace) -> int:
 def cmd_reindex(service: Any, args: argparse.Namespace) -> int:
     started = time.perf_counter()
     with _embedding_bar(args.quiet) as progress:
-        n = service.reindex(progress=progress)
-    print(f"embedded {n:,} passages again with {service.settings.embedding_runtime} "
-          f"in {time.perf_counter() - started:.1f} s")
+        n, embedded = service.reindex(progress=progress)
+    seconds = time.perf_counter() - started
+    if embedded:
+        print(f"embedded {n:,} passages again with {service.settings.embedding_runtime} "
+              f"in {seconds:.1f} s")
+    else:
+        print(f"converted the vectors of {n:,} passages to this version's format in "
+              f"{seconds:.1f} s (the embedding is unchanged: nothing was embedded)")
     return 0
 
 

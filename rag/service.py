@@ -187,10 +187,16 @@ class Service:
             )
         self._embedding_checked = True
 
-    def reindex(self, progress: Progress | None = None) -> int:
+    def reindex(self, progress: Progress | None = None) -> tuple[int, bool]:
         """Embed every passage again with the configured embedder, from the archive's
-        text, and record the embedding in the manifest; returns the passages embedded."""
-        store = self.store()
+        text, and record the embedding in the manifest. Returns the number of passages and
+        whether they were embedded: an index of an older format made by the same weights is
+        only converted."""
+        with self._opening:
+            if self._store is None:
+                self._store = Store.open(self.settings.index_dir, self.settings.embedding_model,
+                                         upgrade=True)
+        store = self._store
         if self.embedder.dim != store.dim:
             raise StoreError(
                 f"index {self.settings.index_dir} holds {store.dim}-dimension vectors and "
@@ -351,7 +357,7 @@ class Service:
         if mode != "bm25":
             self._check_embedding()
         retriever = Retriever(
-            self.store(), self.embedder, candidates=s.candidates, rrf_k=s.rrf_k,
+            self.store(), self.embedder, candidates=s.candidates, rrf_k=s.rrf_k, nprobe=s.nprobe,
             max_per_article=s.max_per_article,
         )
         filters = Filters(parse_date(since), parse_date(until, end=True), tuple(sources))
@@ -408,6 +414,7 @@ class Service:
             "dim": m["embedding"]["dim"],
             "chunking": m.get("chunking"),
             "format_version": m["format_version"],
+            "vector_index": m.get("vector_index", "exact"),
             "created_at": m.get("created_at"),
             "updated_at": m.get("updated_at"),
             "disk_bytes": size,

@@ -75,6 +75,7 @@ def test_questions_are_answered_while_an_ingest_is_under_way(tmp_path: Path) -> 
 
 def test_the_writing_process_swaps_in_what_each_batch_committed(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     monkeypatch.setattr(store_module, "REFRESH_S", 0.0)  # swap at every commit
+    monkeypatch.setattr(store_module, "REFRESH_COST", 0)
     embedder = HeldEmbedder()
     settings = Settings.load(env={}, index_dir=tmp_path / "index", embedding_model="fake-embedder",
                              refuse_below=0.0, commit_every=1, embed_group=1)

@@ -1,9 +1,11 @@
-"""An index knows which embedding made its vectors: another runtime is refused with
-advice, and `rag reindex` embeds the stored passages again without reading any file."""
+"""An index knows which embedding made its vectors and which format holds them: another
+runtime or an older format is refused with advice, and `rag reindex` embeds the stored
+passages again (or converts them) without reading any file."""
 
 from __future__ import annotations
 
 import json
+import sqlite3
 from pathlib import Path
 
 import numpy as np
@@ -53,7 +55,7 @@ def test_another_runtime_is_refused_until_reindex(archive, tmp_path: Path) -> No
     assert new.stats()["articles"] > 0  # and nothing was lost
 
     seen: list[tuple[int, int]] = []
-    assert new.reindex(progress=lambda done, total: seen.append((done, total))) == passages
+    assert new.reindex(progress=lambda done, total: seen.append((done, total))) == (passages, True)
     assert new_embedder.passages_embedded == passages and seen[-1] == (passages, passages)
     manifest = json.loads((tmp_path / "index" / "manifest.json").read_text(encoding="utf-8"))
     assert manifest["embedding"]["runtime"] == "onnx" and manifest["embedding"]["checksum"] == "bbbb" * 16
@@ -87,3 +89,55 @@ def test_reindex_gives_the_vectors_a_fresh_ingest_would(archive, tmp_path: Path)
         assert got == want
     service.close()
     fresh.close()
+
+
+def _as_first_format(index: Path, dim: int) -> None:
+    """Rewrite an index as the first format wrote it: float32 vector blobs, version 1."""
+    db = sqlite3.connect(str(index / "archive.db"))
+    rows = db.execute("SELECT rowid, vector FROM passages").fetchall()
+    db.executemany("UPDATE passages SET vector = ? WHERE rowid = ?", [
+        (np.frombuffer(v, dtype="<f2").astype("<f4").tobytes(), r) for r, v in rows])
+    db.commit()
+    db.close()
+    manifest = json.loads((index / "manifest.json").read_text(encoding="utf-8"))
+    manifest["format_version"] = 1
+    (index / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+
+
+def test_an_index_of_the_first_format_is_converted_without_embedding(archive, tmp_path: Path) -> None:
+    service = Service(_settings(tmp_path), embedder=Runtime("onnx", "c" * 64))
+    service.ingest([archive])
+    before = [(h.passage.id, round(h.dense_score or 0, 3)) for h in service.search("青川地铁", k=5)]
+    stats = service.stats()
+    service.close()
+    _as_first_format(tmp_path / "index", dim=FakeEmbedder().dim)
+
+    old = Service(_settings(tmp_path), embedder=Runtime("onnx", "c" * 64))
+    for use in (lambda: old.search("青川地铁", k=3), lambda: old.ingest([archive]), old.stats):
+        with pytest.raises(StoreError, match=r"older version of rag \(format 1.*rag reindex --index"):
+            use()
+    old.close()
+
+    embedder = Runtime("onnx", "c" * 64)
+    service = Service(_settings(tmp_path), embedder=embedder)
+    assert service.reindex() == (stats["passages"], False)
+    assert embedder.passages_embedded == 0  # converted, not embedded
+    assert service.stats()["format_version"] == 2
+    assert service.stats()["passages"] == stats["passages"]
+    after = [(h.passage.id, round(h.dense_score or 0, 3)) for h in service.search("青川地铁", k=5)]
+    assert after == before
+    service.close()
+
+
+def test_an_index_of_the_first_format_made_by_other_weights_is_embedded_again(archive, tmp_path: Path) -> None:
+    service = Service(_settings(tmp_path), embedder=Runtime("sentence-transformers", "d" * 64))
+    service.ingest([archive])
+    passages = service.stats()["passages"]
+    service.close()
+    _as_first_format(tmp_path / "index", dim=FakeEmbedder().dim)
+    embedder = Runtime("onnx", "e" * 64, shift=0.02)
+    service = Service(_settings(tmp_path), embedder=embedder)
+    assert service.reindex() == (passages, True)
+    assert embedder.passages_embedded == passages
+    assert service.search("青川地铁", k=3)[0].dense_score is not None
+    service.close()

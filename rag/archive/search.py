@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from rag.archive.store import Store
+from rag.archive.vectors import NPROBE
 from rag.config import SearchMode
 from rag.models.embedder import Embedder
 from rag.text.words import tokenize
@@ -33,13 +34,14 @@ class Retriever:
 
     def __init__(
         self, store: Store, embedder: Embedder, *, candidates: int = 50, rrf_k: int = 60,
-        max_per_article: int = 2,
+        max_per_article: int = 2, nprobe: int = NPROBE,
     ) -> None:
         self.store = store
         self.embedder = embedder
         self.candidates = candidates
         self.rrf_k = rrf_k
         self.max_per_article = max_per_article
+        self.nprobe = nprobe
 
     def search(
         self, query: str, k: int = 5, filters: Filters | None = None, mode: SearchMode = "hybrid",
@@ -60,7 +62,7 @@ class Retriever:
         lexical: list[tuple[int, float]] = []
         if mode in ("hybrid", "dense"):
             qvec = self.embedder.embed_queries([query])[0]
-            dense = vectors.search(qvec, n, allowed)
+            dense = vectors.search(qvec, n, allowed, nprobe=self.nprobe)
         if mode in ("hybrid", "bm25"):
             lexical = bm25.search(tokenize(query), n, allowed)
         fused = rrf([[d for d, _ in dense], [d for d, _ in lexical]], self.rrf_k)

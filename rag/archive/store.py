@@ -3,8 +3,8 @@
 Layout of an index directory::
 
     manifest.json   format version, embedding model and dimension, counts, generation
-    archive.db      SQLite: articles, passages (text, offsets, tokens, vectors)
-    vectors.faiss   FAISS index over passage vectors, ids = passage row ids
+    archive.db      SQLite: articles, passages (text, offsets, tokens, float16 vectors)
+    vectors.faiss   FAISS index over passage vectors, ids = passage row ids (see vectors.py)
     bm25/           bm25s index over passage tokens
     .write.lock     held by the one process allowed to write
 
@@ -18,7 +18,8 @@ Readers never wait for a writer. The writer has its own SQLite connection, so re
 see only committed transactions (WAL), and while a write is under way they keep the
 FAISS and BM25 indexes they have: a consistent snapshot, at worst a little old. The
 writing process swaps new ones in as it commits (at most every `REFRESH_S` seconds,
-since a rebuild reads every passage) and when it finishes; readers of other processes
+or `REFRESH_COST` times as long as the last rebuild took, since a rebuild reads every passage) and
+when it finishes; readers of other processes
 load the new files when the writer is done.
 """
 
@@ -39,15 +40,16 @@ from filelock import FileLock, Timeout
 
 from rag import __version__
 from rag.archive.lexical import BM25Index
-from rag.archive.vectors import FaissIndex
+from rag.archive.vectors import FaissIndex, decode_vectors
 from rag.archive.writer import Writer, timestamp
 from rag.errors import StoreError
 from rag.results import ArticleInfo
 from rag.types import Article, Hit, Passage
 
 FORMAT = "rag-news-index"
-FORMAT_VERSION = 1
-REFRESH_S = 30.0  # while writing, readers of the writing process see new passages this soon
+FORMAT_VERSION = 2  # 1 stored float32 vectors; `rag reindex` converts it
+REFRESH_S = 30.0  # while writing, readers of the writing process see new passages this soon,
+REFRESH_COST = 10  # or after this many times the last rebuild's time, if that is longer
 log = logging.getLogger(__name__)
 
 _SCHEMA = """
@@ -96,11 +98,18 @@ class Store:
         # (FAISS, BM25, generation): replaced as one tuple, so a reader never mixes two
         self._derived: tuple[FaissIndex, BM25Index, int] | None = None
         self._refreshed = 0.0  # time.monotonic() of the last swap during a write
+        self._rebuild_s = 0.0  # how long the last rebuild of the derived indexes took
 
     # ----------------------------------------------------------------- open/create
     @classmethod
-    def open(cls, directory: Path, embedding_model: str | None = None) -> Store:
-        """Open an existing index; refuse one of another format or embedding model."""
+    def open(
+        cls, directory: Path, embedding_model: str | None = None, *, upgrade: bool = False,
+    ) -> Store:
+        """Open an existing index; refuse one of another format or embedding model.
+
+        An index of an older version of this format is refused with the advice to run
+        `rag reindex`, which opens it with `upgrade` and converts it.
+        """
         directory = Path(directory)
         path = directory / "manifest.json"
         if not path.exists():
@@ -111,7 +120,15 @@ class Store:
             manifest = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, json.JSONDecodeError) as exc:
             raise StoreError(f"{path} is unreadable ({exc}); the index cannot be used") from None
-        if manifest.get("format") != FORMAT or manifest.get("format_version") != FORMAT_VERSION:
+        version = manifest.get("format_version")
+        older = manifest.get("format") == FORMAT and isinstance(version, int) and version < FORMAT_VERSION
+        if older and not upgrade:
+            raise StoreError(
+                f"index {directory} was written by an older version of rag (format {version}: "
+                f"float32 vectors stored twice). Run `rag reindex --index {directory}` once to "
+                "convert it in place; no file is read again."
+            )
+        if manifest.get("format") != FORMAT or not (older or version == FORMAT_VERSION):
             raise StoreError(
                 f"{directory} holds an index of format {manifest.get('format')!r} version "
                 f"{manifest.get('format_version')!r}; this program reads {FORMAT!r} version "
@@ -174,6 +191,10 @@ class Store:
             **self.manifest["embedding"], "checksum": checksum, "runtime": runtime}}
 
     # --------------------------------------------------------------------- reading
+    def older_format(self) -> bool:
+        """Whether this index is of an older format version, opened to be converted."""
+        return int(self.manifest.get("format_version", FORMAT_VERSION)) < FORMAT_VERSION
+
     @property
     def dim(self) -> int:
         return int(self.manifest["embedding"]["dim"])
@@ -243,8 +264,7 @@ class Store:
             ).fetchall()
             if not rows:
                 continue
-            mean = np.frombuffer(b"".join(r[0] for r in rows), dtype=np.float32).reshape(
-                -1, self.dim).mean(axis=0)
+            mean = decode_vectors([r[0] for r in rows], self.dim).mean(axis=0)
             norm = float(np.linalg.norm(mean))
             out[article_id] = mean / norm if norm else mean
         return out
@@ -346,12 +366,14 @@ class Store:
                 rows = db.execute("SELECT rowid, tokens, vector FROM passages ORDER BY rowid").fetchall()
             finally:
                 db.close()
+            started = time.monotonic()
             ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-            vectors = np.frombuffer(b"".join(r[2] for r in rows), dtype=np.float32).reshape(-1, self.dim)
-            faiss_index = FaissIndex(self.dim)
-            faiss_index.add(ids, vectors)
+            vectors = decode_vectors([r[2] for r in rows], self.dim)
+            previous = self._derived[0] if self._derived is not None else self._saved_vectors()
+            faiss_index = FaissIndex.build(self.dim, ids, vectors, previous)
             bm25 = BM25Index.build(ids, [r[1].split(" ") if r[1] else [] for r in rows])
             self._derived = (faiss_index, bm25, generation)
+            self._rebuild_s = time.monotonic() - started
             if persist is not None:
                 self._save_derived()
             return self._derived
@@ -359,9 +381,16 @@ class Store:
             if persist is not None:
                 persist.release()
 
+    def _saved_vectors(self) -> FaissIndex | None:
+        """The vector index on disk, whose lists a rebuild may reuse, if it can be read."""
+        try:
+            return FaissIndex.load(self.directory / "vectors.faiss")
+        except (OSError, RuntimeError, ValueError):
+            return None
+
     def _after_commit(self) -> None:
         """While writing: let this process's readers see the new passages, now and then."""
-        if time.monotonic() - self._refreshed >= REFRESH_S:
+        if time.monotonic() - self._refreshed >= max(REFRESH_S, REFRESH_COST * self._rebuild_s):
             self._rebuild_derived(persist=None)
             self._refreshed = time.monotonic()
 
@@ -400,6 +429,7 @@ class Store:
         bm25.save(self.directory / "bm25")
         self.manifest = {
             **self.manifest, "generation": generation, "counts": self.counts(),
+            "format_version": FORMAT_VERSION, "vector_index": vectors.kind,
             "updated_at": timestamp(), "rag_version": __version__,
         }
         _write_json(self.directory / "manifest.json", self.manifest)

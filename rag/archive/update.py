@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,14 +42,23 @@ def passage_inputs(article: Article, passages: Sequence[Passage]) -> list[str]:
 def reembed(
     store: Store, embedder: Embedder, *, embed_group: int = Settings.embed_group,
     commit_every: int = Settings.commit_every, progress: Progress | None = None,
-) -> int:
+) -> tuple[int, bool]:
     """Embed every stored passage again with `embedder`, from the archive's own text (no
-    file is read), and record its runtime and checksum; returns the passages embedded.
+    file is read), and record its runtime and checksum; returns the number of passages
+    and whether they were embedded (rather than converted).
 
-    Until it finishes the manifest names the old embedding, so an interrupted run leaves
-    an index that is refused with the advice to run it again.
+    An index of an older format whose vectors came from these very weights is converted
+    without embedding anything: its float32 vectors are narrowed to float16.
+
+    Until it finishes the manifest names the old embedding and format, so an interrupted
+    run leaves an index that is refused with the advice to run it again.
     """
+    checksum = getattr(embedder, "checksum", None)
     with store.writer() as writer:
+        if store.older_format() and checksum and store.manifest["embedding"].get("checksum") == checksum:
+            n = writer.narrow_vectors()
+            writer.commit()
+            return n, False
         rows = writer.passage_inputs()
         if progress:
             progress(0, len(rows))
@@ -62,10 +72,10 @@ def reembed(
                 since_commit = 0
             if progress:
                 progress(min(i + embed_group, len(rows)), len(rows))
-        store.record_embedding(getattr(embedder, "checksum", None), getattr(embedder, "runtime", None))
+        store.record_embedding(checksum, getattr(embedder, "runtime", None))
         writer.changed = True  # the manifest is written with the derived indexes
         writer.commit()
-    return len(rows)
+    return len(rows), True
 
 
 def ingest(
@@ -144,32 +154,50 @@ def _embed_and_store(
 ) -> int:
     """Embed passages not already stored (by text hash) and write, committing in batches.
 
-    Articles are grouped so that each call to the model sees about `embed_group` passages.
+    Articles are grouped so that each call to the model sees about `embed_group`
+    passages. The work is pipelined: while the model embeds one group (ONNX Runtime and
+    torch let go of the GIL), a second thread tokenizes the next one for BM25.
     """
+    groups: list[list[_Pending]] = []
+    size = 0
+    for item in pending:
+        if not groups or size >= embed_group:
+            groups.append([])
+            size = 0
+        groups[-1].append(item)
+        size += len(item.passages)
     total = sum(len(p.passages) for p in pending)
     done = embedded = since_commit = 0
     if progress:
         progress(0, total)
-    group: list[_Pending] = []
-    for n, item in enumerate(pending):
-        group.append(item)
-        if sum(len(g.passages) for g in group) < embed_group and n + 1 < len(pending):
-            continue
-        embedded += _store_group(writer, embedder, group)
-        size = sum(len(g.passages) for g in group)
-        done += size
-        since_commit += size
-        group = []
-        if since_commit >= commit_every:
-            writer.commit()
-            since_commit = 0
-        if progress:
-            progress(done, total)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="tokenize") as pool:
+        tokens = pool.submit(_tokens, groups[0]) if groups else None
+        for n, group in enumerate(groups):
+            current = tokens
+            tokens = pool.submit(_tokens, groups[n + 1]) if n + 1 < len(groups) else None
+            vectors, new = _vectors(writer, embedder, group)
+            assert current is not None
+            _store_group(writer, group, current.result(), vectors)
+            embedded += new
+            size = sum(len(g.passages) for g in group)
+            done += size
+            since_commit += size
+            if since_commit >= commit_every:
+                writer.commit()
+                since_commit = 0
+            if progress:
+                progress(done, total)
     writer.commit()
     return embedded
 
 
-def _store_group(writer: Writer, embedder: Embedder, group: list[_Pending]) -> int:
+def _tokens(group: list[_Pending]) -> list[list[list[str]]]:
+    """BM25 tokens of each passage of each article of the group."""
+    return [[tokenize(t) for t in g.texts] for g in group]
+
+
+def _vectors(writer: Writer, embedder: Embedder, group: list[_Pending]) -> tuple[np.ndarray, int]:
+    """The group's passage vectors, reusing stored ones (by text hash); and how many were new."""
     hashes = [h for g in group for h in g.hashes]
     texts = [t for g in group for t in g.texts]
     known = writer.vectors_for(hashes)
@@ -177,13 +205,17 @@ def _store_group(writer: Writer, embedder: Embedder, group: list[_Pending]) -> i
     todo = [i for i, h in enumerate(hashes) if h not in known]
     for i, h in enumerate(hashes):
         if h in known:
-            vectors[i] = np.frombuffer(known[h], dtype=np.float32)
+            vectors[i] = known[h]
     if todo:
         vectors[todo] = embedder.embed_passages([texts[i] for i in todo])
+    return vectors, len(todo)
+
+
+def _store_group(
+    writer: Writer, group: list[_Pending], tokens: list[list[list[str]]], vectors: np.ndarray,
+) -> None:
     offset = 0
-    for g in group:
+    for g, article_tokens in zip(group, tokens, strict=True):
         n = len(g.passages)
-        tokens = [tokenize(t) for t in g.texts]
-        writer.put(g.article, g.passages, tokens, g.hashes, vectors[offset : offset + n])
+        writer.put(g.article, g.passages, article_tokens, g.hashes, vectors[offset : offset + n])
         offset += n
-    return len(todo)

@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from rag.archive.vectors import decode_vectors, encode_vectors
 from rag.types import Article, Passage
 
 
@@ -44,7 +45,7 @@ class Writer:
         row = self._db.execute("SELECT source FROM articles WHERE id = ?", (article_id,)).fetchone()
         return row[0] if row else None
 
-    def vectors_for(self, text_hashes: Sequence[str]) -> dict[str, bytes]:
+    def vectors_for(self, text_hashes: Sequence[str]) -> dict[str, np.ndarray]:
         """Stored vectors of passages with these text hashes (to skip re-embedding)."""
         found: dict[str, bytes] = {}
         unique = list(dict.fromkeys(text_hashes))
@@ -55,7 +56,8 @@ class Writer:
                 part,
             )
             found.update(rows.fetchall())
-        return found
+        vectors = decode_vectors(list(found.values()), self.dim)
+        return dict(zip(found, vectors, strict=True))
 
     def put(
         self, article: Article, passages: Sequence[Passage], tokens: Sequence[list[str]],
@@ -74,13 +76,12 @@ class Writer:
             ),
         )
         article_rowid = cur.lastrowid
-        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         self._db.executemany(
             "INSERT INTO passages (id, article_rowid, ordinal, start, end, text_hash, tokens, vector)"
             " VALUES (?,?,?,?,?,?,?,?)",
             [
-                (p.id, article_rowid, p.ordinal, p.start, p.end, h, " ".join(t), v.tobytes())
-                for p, t, h, v in zip(passages, tokens, text_hashes, vectors, strict=True)
+                (p.id, article_rowid, p.ordinal, p.start, p.end, h, " ".join(t), v)
+                for p, t, h, v in zip(passages, tokens, text_hashes, encode_vectors(vectors), strict=True)
             ],
         )
         self.changed = True
@@ -95,10 +96,20 @@ class Writer:
         return [(rowid, indexed_text(title, text)) for rowid, title, text in rows]
 
     def set_vectors(self, rowids: Sequence[int], vectors: np.ndarray) -> None:
-        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         self._db.executemany("UPDATE passages SET vector = ? WHERE rowid = ?",
-                             [(v.tobytes(), r) for r, v in zip(rowids, vectors, strict=True)])
+                             list(zip(encode_vectors(vectors), rowids, strict=True)))
         self.changed = True
+
+    def narrow_vectors(self) -> int:
+        """Store float32 vectors (of an index's first format) as float16; returns how many."""
+        rows = self._db.execute(
+            "SELECT rowid, vector FROM passages WHERE length(vector) = ?", (4 * self.dim,)).fetchall()
+        for i in range(0, len(rows), 10_000):
+            part = rows[i : i + 10_000]
+            wide = np.frombuffer(b"".join(v for _, v in part), dtype="<f4").reshape(-1, self.dim)
+            self.set_vectors([r for r, _ in part], wide)
+        self.changed = True
+        return len(rows)
 
     def delete(self, article_id: str) -> bool:
         cur = self._db.execute("DELETE FROM articles WHERE id = ?", (article_id,))
