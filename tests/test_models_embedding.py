@@ -294,3 +294,22 @@ def test_real_package_builds_once_from_two_processes(tmp_path):
     config = json.loads((folder / "config.json").read_text())
     assert (config["hidden_size"], config["num_hidden_layers"], config["vocab_size"]) == (384, 12, 250037)
     assert sorted(p.name for p in (tmp_path / "models").iterdir()) == [FOLDER, f"{FOLDER}.lock"]
+
+
+def test_a_checked_model_file_is_hashed_again_only_when_it_changes(tmp_path, monkeypatch) -> None:
+    import hashlib
+
+    from rag.models import cache
+
+    monkeypatch.setenv("RAG_HOME", str(tmp_path / "home"))
+    weights = tmp_path / "model.onnx"
+    weights.write_bytes(b"weights" * 1000)
+    digest = hashlib.sha256(weights.read_bytes()).hexdigest()
+    assert cache.has_digest(weights, digest)
+    hashed = []
+    real = cache.sha256_file
+    monkeypatch.setattr(cache, "sha256_file", lambda p: hashed.append(p) or real(p))
+    assert cache.has_digest(weights, digest) and hashed == []  # remembered: not read again
+    weights.write_bytes(b"WEIGHTS" * 1000)  # same size, new content
+    assert not cache.has_digest(weights, digest) and hashed == [weights]
+    assert not cache.has_digest(weights, "0" * 64)

@@ -9,7 +9,7 @@ from rag.archive.store import Store
 from rag.archive.vectors import NPROBE
 from rag.config import SearchMode
 from rag.models.embedder import Embedder
-from rag.text.words import tokenize
+from rag.text.words import tokenize_query
 from rag.types import Hit
 
 
@@ -64,7 +64,7 @@ class Retriever:
             qvec = self.embedder.embed_queries([query])[0]
             dense = vectors.search(qvec, n, allowed, nprobe=self.nprobe)
         if mode in ("hybrid", "bm25"):
-            lexical = bm25.search(tokenize(query), n, allowed)
+            lexical = bm25.search(tokenize_query(query), n, allowed)
         fused = rrf([[d for d, _ in dense], [d for d, _ in lexical]], self.rrf_k)
         order = sorted(fused, key=lambda d: -fused[d])
         dense_rank = {d: i for i, (d, _) in enumerate(dense, start=1)}

@@ -8,12 +8,15 @@ at once build it once; a build that fails leaves the cache as it was.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
+import os
 from collections.abc import Callable
 from pathlib import Path
 
 from filelock import FileLock, Timeout
 
+from rag.config import model_home
 from rag.errors import ModelError
 
 log = logging.getLogger(__name__)
@@ -29,6 +32,38 @@ def sha256_file(path: Path) -> str:
         while chunk := fh.read(1 << 22):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def has_digest(path: Path, digest: str) -> bool:
+    """Whether the file at `path` has sha256 `digest`.
+
+    Hashing a model's weights takes 0.1-1 s, on every start. So a file whose hash was
+    checked is remembered in ``checked.json`` of the model cache with its size and
+    modification time, and is hashed again only when one of those changes.
+    """
+    stat = path.stat()
+    key = str(path.resolve())
+    seen = [stat.st_size, stat.st_mtime_ns, digest]
+    book = model_home() / "checked.json"
+    try:
+        checked = json.loads(book.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        checked = {}
+    if not isinstance(checked, dict):
+        checked = {}
+    if checked.get(key) == seen:
+        return True
+    if sha256_file(path) != digest:
+        return False
+    checked[key] = seen
+    try:  # a lost race or a read-only cache only costs a hash next time
+        book.parent.mkdir(parents=True, exist_ok=True)
+        tmp = book.with_name(f".{book.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(checked), encoding="utf-8")
+        os.replace(tmp, book)
+    except OSError:
+        pass
+    return True
 
 
 def build_once(

