@@ -150,12 +150,27 @@ class BriefSentence:
 
 
 @dataclass(frozen=True)
+class Figure:
+    """One report of a measure: what a story's article stated on its date."""
+
+    measure: str  # the name the text gives it: 总工程量, 完成投资
+    date: str  # the article's publication date (YYYY-MM-DD)
+    text: str  # the figure as written: 85%, 8.3亿元
+    value: float  # in `unit` (percents as 85.0)
+    unit: str | None
+    citation: int
+
+
+@dataclass(frozen=True)
 class Section:
     heading: str
     since: str | None
     until: str | None
     article_ids: tuple[str, ...]
     sentences: tuple[BriefSentence, ...]
+    # The story's figures over time: each measure stated on two dates or more, its
+    # reports in date order, measures one after another (never mixed).
+    figures: tuple[Figure, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -191,7 +206,8 @@ def brief_to_json(b: Brief) -> dict[str, object]:
         "sections": [
             {"heading": s.heading, "since": s.since, "until": s.until,
              "articles": list(s.article_ids),
-             "sentences": [_sentence_json(x) for x in s.sentences]}
+             "sentences": [_sentence_json(x) for x in s.sentences],
+             "figures": [_figure_json(f) for f in s.figures]}
             for s in b.sections
         ],
         "sentences": [_sentence_json(x) for x in b.sentences],
@@ -200,6 +216,11 @@ def brief_to_json(b: Brief) -> dict[str, object]:
         "generator": b.generator,
         "timings": {k: round(v, 3) for k, v in b.timings.items()},
     }
+
+
+def _figure_json(f: Figure) -> dict[str, object]:
+    return {"measure": f.measure, "date": f.date, "text": f.text, "value": f.value,
+            "unit": f.unit, "citation": f.citation}
 
 
 def _sentence_json(s: BriefSentence) -> dict[str, object]:

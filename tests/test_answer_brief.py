@@ -226,3 +226,49 @@ def test_service_refuses_bad_max_articles(tmp_path):
     svc = Service(Settings.load(env={}, index_dir=tmp_path / "i"), embedder=FakeEmbedder())
     with pytest.raises(ValueError, match="max_articles"):
         svc.brief("x", max_articles=0)
+
+
+def _report(aid: str, date: str, text: str) -> Article:
+    return Article(id=aid, key=aid, title="地铁2号线一期工程进展", published=date, source=f"{aid}.txt",
+                   text=text)
+
+
+METRO = [
+    _report("m3", "2025-06-20", "地铁2号线一期工程已完成总工程量的85%，已完成投资152亿元。全线21座车站全部封顶。"),
+    _report("m1", "2025-03-12", "地铁2号线一期工程已完成总工程量的60%，全线21座车站中已有17座封顶。总投资198.5亿元。"),
+    _report("m2", "2025-04-30", "截至4月底，地铁2号线一期工程完成总工程量的70%，已完成投资120亿元。"),
+]
+
+
+def test_a_storys_figures_over_time_list_one_measure_in_date_order_with_citations():
+    story = sorted(METRO, key=lambda a: a.published)
+    result = briefs.brief("地铁2号线", [(a, passages(a, 200)) for a in METRO], None,
+                          vectors={a.id: np.ones(4) / 2 for a in METRO})
+    (section,) = result.sections
+    figures = section.figures
+    assert [(f.measure, f.date, f.text) for f in figures] == [
+        ("总工程量", "2025-03-12", "60%"), ("总工程量", "2025-04-30", "70%"),
+        ("总工程量", "2025-06-20", "85%"),
+        ("完成投资", "2025-04-30", "120亿元"), ("完成投资", "2025-06-20", "152亿元"),
+    ]
+    # never mixed: 总投资 (one date) is not a point of 完成投资, and 21座 never moved
+    assert all(f.text != "198.5亿元" and f.text != "21座" for f in figures)
+    for f in figures:  # each point cites a passage of its own report that states it
+        c = result.citations[f.citation - 1]
+        article = next(a for a in story if a.id == c.article_id)
+        assert article.published == f.date and f.text in c.text
+    table = result.markdown.split("| 日期 | 指标 | 数值 | 出处 |")[1]
+    assert "| 2025-03-12 | 总工程量 | 60% | [" in table and "| 2025-06-20 | 完成投资 | 152亿元 | [" in table
+    assert brief_to_json(result)["sections"][0]["figures"][0]["value"] == 60.0
+
+
+def test_a_report_stating_two_values_of_one_measure_leaves_it_out():
+    unclear = _report("m4", "2025-05-15", "已完成总工程量的75%，其中主体结构已完成总工程量的90%。")
+    result = briefs.brief("地铁2号线", [(a, passages(a, 200)) for a in [*METRO, unclear]], None,
+                          vectors={a.id: np.ones(4) / 2 for a in [*METRO, unclear]})
+    assert {f.measure for f in result.sections[0].figures} == {"完成投资"}
+
+
+def test_a_single_report_has_no_figures_over_time():
+    result = briefs.brief("地铁", [(METRO[0], passages(METRO[0], 200))], None)
+    assert result.sections[0].figures == () and "| 日期 |" not in result.markdown

@@ -60,6 +60,11 @@ class SlowExtractive(ExtractiveGenerator):
                 yield delta[i:i + 4]
 
 
+# An earlier report of the metro story of conftest's metro.txt: 土建工程 60% → 85%.
+METRO_MARCH = ("青川地铁2号线土建工程完成60%\n\n2025-03-10\n\n本报讯（记者 张明）截至3月上旬，"
+               "青川市地铁2号线土建工程已完成60%，全线18座车站中已有12座主体结构封顶。")
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -82,8 +87,10 @@ def web_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
     for name, text in ARTICLES.items():
         (folder / name).write_text(text, encoding="utf-8")
     (folder / "evil.txt").write_text(EVIL, encoding="utf-8")
+    (folder / "metro_march.txt").write_text(METRO_MARCH, encoding="utf-8")
+    # The fake embedder's vectors are not the real model's: one story at a lower cosine.
     settings = Settings.load(env={}, index_dir=root / "index", embedding_model="fake-embedder",
-                             generator="extractive", refuse_below=0.0)
+                             generator="extractive", refuse_below=0.0, brief_same_story=0.6)
     service = Service(settings, embedder=FakeEmbedder(), generator=SlowExtractive())
     service.ingest([folder])
     demo, url = serve(service)
@@ -222,6 +229,15 @@ def test_brief_is_cited_and_downloads_as_markdown(page, tmp_path) -> None:  # ty
     brief = page.locator("#brief .rag-brief")
     assert "地铁" in brief.locator("h2").inner_text()
     assert brief.locator("a.cite").count() >= 1
+    # the story's figures over time: a chart and its table, 60% then 85%
+    chart = brief.locator(".figure-chart svg").first
+    chart.wait_for(state="visible")
+    assert chart.locator("circle").count() == 2 and chart.bounding_box()["width"] > 100
+    assert brief.locator(".figure-chart figcaption").first.inner_text() == "工程完成"
+    rows = brief.locator(".figure-table tbody tr")
+    assert [rows.nth(i).locator("td").nth(2).inner_text() for i in range(rows.count())] == ["60%", "85%"]
+    ARTIFACTS.mkdir(exist_ok=True)
+    brief.locator(".brief-figures").first.screenshot(path=str(ARTIFACTS / "brief_figures.png"))
     brief.locator("a.cite").first.click()
     assert brief.locator("details.cite-entry[open] mark.passage").first.is_visible()
 

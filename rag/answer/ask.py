@@ -23,6 +23,7 @@ from rag.results import REFUSAL, Answer, AnswerSentence, Citation, Evidence
 from rag.text.bigrams import content_bigrams
 from rag.text.chunking import split_sentences
 from rag.text.dates import resolve_range
+from rag.text.measures import measure_label, same_label, same_measure
 from rag.text.quantities import Quantity, find_quantities, same_quantity
 from rag.types import Hit, Search, evidence_text
 
@@ -101,30 +102,6 @@ class _Kept:
     citations: tuple[int, ...]
 
 
-def _same_measure(a: Quantity, b: Quantity) -> bool:
-    return a.kind == b.kind and (a.unit == b.unit or a.unit is None or b.unit is None)
-
-
-_LABEL_CHARS = re.compile(r"[\u3400-\u9fff]+$")
-# Words between a measure's name and its figure that do not change what is measured
-# (an estimate and the final count measure the same thing).
-_LABEL_FILLER = re.compile(r"(?:预计|预期|估计|已经|已|共计|合计|总计|共|约为|约|达到|达|为|是|了|的|有|至|到|超过|近|逾|计)+$")
-
-
-def _label(text: str, q: Quantity) -> str:
-    """The name the text gives a figure: the Chinese words right before it in its clause,
-    fillers (已, 达, 为 …) dropped, at most four characters (总投资 in 总投资12.6亿元,
-    完成投资 in 已完成投资8.3亿元)."""
-    run = _LABEL_CHARS.search(text[: q.start])
-    return _LABEL_FILLER.sub("", run.group() if run else "")[-4:]
-
-
-def _same_label(a: str, b: str) -> bool:
-    """Two figures measure the same thing unless both are named and neither name ends
-    the other (投资 and 总投资 agree; 总投资 and 完成投资 do not)."""
-    return not a or not b or a.endswith(b) or b.endswith(a)
-
-
 def newer_report(
     question: str, kept: Sequence[tuple[str, tuple[int, ...]]], hits: Sequence[Hit],
 ) -> tuple[str, int, set[str]] | None:
@@ -154,8 +131,8 @@ def newer_report(
             for start, end in split_sentences(body):
                 sentence = body[start:end]
                 figures = [q for q in find_quantities(sentence) if q.kind != "date" and q.value is not None]
-                if not any(_same_measure(f, q) and not same_quantity(f, q)
-                           and _same_label(_label(sentence, f), _label(text, q))
+                if not any(same_measure(f, q) and not same_quantity(f, q)
+                           and same_label(measure_label(sentence, f), measure_label(text, q))
                            for f in figures for q in stated):
                     continue
                 if any(same_quantity(f, q) for f in figures for q in stated):
@@ -211,7 +188,7 @@ def _list_item(figure: Quantity, sentence: str, anchors: cite.Anchors) -> str | 
     if any(same_quantity(q, figure) and cite.states_anchors(anchors, w) for q, w in windows):
         return None
     others = {q.text for q, w in windows
-              if _same_measure(q, figure) and not same_quantity(q, figure) and cite.states_anchors(anchors, w)}
+              if same_measure(q, figure) and not same_quantity(q, figure) and cite.states_anchors(anchors, w)}
     return others.pop() if len(others) == 1 else None
 
 
@@ -251,7 +228,7 @@ def staged(question: str, text: str, citations: Sequence[int], hits: Sequence[Hi
             if any(same_quantity(q, figure) and _stage(c) in (wanted, None) for q, c in items):
                 break  # said at the asked stage, or at none
             others = {q.text for q, c in items
-                      if _same_measure(q, figure) and not same_quantity(q, figure) and _stage(c) == wanted}
+                      if same_measure(q, figure) and not same_quantity(q, figure) and _stage(c) == wanted}
             if len(others) != 1:
                 return None
             result = result.replace(figure.text, others.pop(), 1)

@@ -23,6 +23,7 @@ import numpy as np
 from rag.answer import prompts
 from rag.answer import verify as cite
 from rag.answer.citations import with_markers
+from rag.answer.figures import figures_over_time
 from rag.answer.markdown import render_brief, render_summary
 from rag.config import Settings
 from rag.generate import Generator, Message
@@ -307,9 +308,11 @@ def brief(
         heading = max(story, key=lambda a: a.published or "").title
         sentences = _section_sentences(topic or heading, facts, generator, book, max_tokens)
         dates = sorted(a.published[:10] for a in story if a.published)
+        figures = figures_over_time(
+            story, lambda a, start, end: book.number(_passage_at(passages_of[a.id], start, end), a))
         sections.append(Section(
             heading, dates[0] if dates else None, dates[-1] if dates else None,
-            tuple(a.id for a in story), tuple(sentences),
+            tuple(a.id for a in story), tuple(sentences), figures,
         ))
     ids = tuple(a.id for a, _ in articles)
     markdown = render_brief(topic, since, until, sections, book.items, len(ids))

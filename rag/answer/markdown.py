@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from rag.results import REFUSAL, BriefSentence, Citation, Section
+from rag.results import REFUSAL, BriefSentence, Citation, Figure, Section
 from rag.types import Article
 
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]<>#|])")
@@ -38,6 +38,15 @@ def _references(citations: Sequence[Citation]) -> list[str]:
     return lines
 
 
+def _figures_table(figures: Sequence[Figure]) -> list[str]:
+    """The story's figures over time: one row per report, each measure's rows together
+    in date order."""
+    lines = ["| 日期 | 指标 | 数值 | 出处 |", "|---|---|---:|---|"]
+    lines += [f"| {f.date} | {md_escape(f.measure)} | {md_escape(f.text)} | [{f.citation}] |"
+              for f in figures]
+    return lines + [""]
+
+
 def render_summary(article: Article, sections: Sequence[Section], citations: Sequence[Citation]) -> str:
     meta = " · ".join(x for x in ((article.published or "")[:10], article.source_name or "") if x)
     lines = [f"# 摘要：{md_escape(article.title)}", ""]
@@ -64,4 +73,6 @@ def render_brief(
         lines += [f"## {i}. {md_escape(section.heading)}", ""]
         lines += [f"*{dates or '日期不详'} · {len(section.article_ids)} 篇报道*", ""]
         lines += [_paragraph(section.sentences), ""]
+        if section.figures:
+            lines += _figures_table(section.figures)
     return "\n".join(lines + (_references(citations) if citations else [])).rstrip() + "\n"

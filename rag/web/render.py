@@ -244,13 +244,60 @@ def render_brief(brief: Any, views: Sequence[Mapping[str, Any]], prefix: str = "
         text = "".join(cited_sentence(s.text, s.citations, prefix) for s in sentences)
         heading = f"<h3>{esc(section.heading)}</h3>" if len(brief.sections) > 1 or section.heading != brief.topic else ""
         meta_html = f'<div class="section-meta">{esc(sub_meta)}</div>' if sub_meta and heading else ""
-        parts.append(f'<section class="brief-section">{heading}{meta_html}<p>{text}</p></section>')
+        figures = render_figures(section.figures, prefix) if section.figures else ""
+        parts.append(f'<section class="brief-section">{heading}{meta_html}<p>{text}</p>{figures}</section>')
     if views:
         parts.append('<h4 class="brief-sources-title">来源</h4><div class="rag-sources">')
         parts.extend(cite_entry(v, f"{prefix}-{v['n']}") for v in views)
         parts.append("</div>")
     parts.append("</div>")
     return "".join(parts)
+
+
+def render_figures(figures: Sequence[Any], prefix: str = "brief") -> str:
+    """A story's figures over time: a chart per measure and the table of its reports."""
+    measures: dict[str, list[Any]] = {}
+    for f in figures:
+        measures.setdefault(f.measure, []).append(f)
+    charts = "".join(_figure_chart(name, points) for name, points in measures.items())
+    rows = "".join(
+        f"<tr><td>{esc(f.date)}</td><td>{esc(f.measure)}</td><td class=\"num\">{esc(f.text)}</td>"
+        f"<td>{cite_link(f.citation, f'{prefix}-{f.citation}')}</td></tr>"
+        for f in figures
+    )
+    return (f'<div class="brief-figures"><div class="figure-charts">{charts}</div>'
+            '<table class="figure-table"><thead><tr><th>日期</th><th>指标</th><th>数值</th>'
+            f'<th>出处</th></tr></thead><tbody>{rows}</tbody></table></div>')
+
+
+def _figure_chart(name: str, points: Sequence[Any], width: int = 280, height: int = 150) -> str:
+    """An inline SVG line of one measure's reports: dates along, values up from zero."""
+    import datetime as dt
+
+    days = [dt.date.fromisoformat(p.date).toordinal() for p in points]
+    left, right, top, bottom = 36, 36, 26, 30
+    span = max(1, days[-1] - days[0])
+    top_value = max(max(p.value for p in points), 0.0) * 1.15 or 1.0
+    low = min(0.0, min(p.value for p in points))
+
+    def xy(day: int, value: float) -> tuple[float, float]:
+        x = left + (width - left - right) * (day - days[0]) / span
+        y = height - bottom - (height - top - bottom) * (value - low) / (top_value - low)
+        return round(x, 1), round(y, 1)
+
+    coords = [xy(d, p.value) for d, p in zip(days, points, strict=True)]
+    line = " ".join(f"{x},{y}" for x, y in coords)
+    marks = "".join(
+        f'<circle cx="{x}" cy="{y}" r="3.5"/>'
+        f'<text x="{x}" y="{y - 8}" text-anchor="middle" class="value">{esc(p.text)}</text>'
+        f'<text x="{x}" y="{height - 10}" text-anchor="middle" class="date">{esc(p.date[2:])}</text>'
+        for (x, y), p in zip(coords, points, strict=True)
+    )
+    axis = f'<line x1="{left}" y1="{height - bottom}" x2="{width - right}" y2="{height - bottom}" class="axis"/>'
+    return (f'<figure class="figure-chart"><svg viewBox="0 0 {width} {height}" width="{width}" '
+            f'height="{height}" role="img" aria-label="{esc(name)}">{axis}'
+            f'<polyline points="{line}" class="line"/>{marks}</svg>'
+            f'<figcaption>{esc(name)}</figcaption></figure>')
 
 
 def _date_span(since: str | None, until: str | None) -> str:

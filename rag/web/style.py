@@ -90,6 +90,18 @@ mark.passage .support { background: #fde047; font-weight: 600; }
 .brief-meta, .section-meta { color: var(--body-text-color-subdued); font-size: 13px; }
 .section-meta { padding-left: 11px; }
 .brief-section p { margin: 4px 0 8px; }
+.brief-figures { margin: 4px 0 12px; }
+.figure-charts { display: flex; flex-wrap: wrap; gap: 12px; }
+.figure-chart { margin: 0; }
+.figure-chart figcaption { font-size: 13px; text-align: center; color: var(--body-text-color-subdued); }
+.figure-chart .line { fill: none; stroke: var(--color-accent); stroke-width: 2; }
+.figure-chart circle { fill: var(--color-accent); }
+.figure-chart .axis { stroke: var(--border-color-primary); }
+.figure-chart text { font-size: 11px; fill: var(--body-text-color); }
+.figure-chart text.date { fill: var(--body-text-color-subdued); }
+.figure-table { border-collapse: collapse; font-size: 13px; margin-top: 4px; }
+.figure-table th, .figure-table td { padding: 2px 10px; border-bottom: 1px solid var(--border-color-primary); }
+.figure-table td.num { text-align: right; }
 .brief-sources-title { margin: 16px 0 6px; font-size: 14px; color: var(--body-text-color-subdued); }
 .rag-brief .rag-sources { max-height: none; }
 
