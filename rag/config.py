@@ -100,7 +100,11 @@ class Settings:
     brief_same_story: float = 0.95
     brief_facts_per_article: int = 3
     brief_section_facts: int = 6  # key facts a story's paragraph is written from, at most
-    summary_part_chars: int = 1500  # a longer article is summarized in parts of this size
+    # Reports a story needs for the model to write its paragraph; a smaller story is told
+    # by its key facts, quoted (1: the model writes every paragraph, one call per story).
+    brief_write_from: int = 2
+    # Characters of an article's key sentences the model reads to summarize it (one call).
+    summary_chars: int = 600
     # Ingest: passages sent to the embedder in one call, and committed in one transaction.
     embed_group: int = 64
     commit_every: int = 512
@@ -114,8 +118,8 @@ class Settings:
     def __post_init__(self) -> None:
         positive = ("threads", "embed_batch_size", "chunk_size", "top_k", "candidates", "nprobe",
                     "rrf_k", "max_per_article", "n_ctx", "max_answer_tokens", "answer_k", "evidence_chars",
-                    "generation_timeout", "brief_facts_per_article", "brief_section_facts",
-                    "summary_part_chars", "embed_group", "commit_every")
+                    "generation_timeout", "brief_facts_per_article", "brief_section_facts", "brief_write_from",
+                    "summary_chars", "embed_group", "commit_every")
         for name in positive:
             if getattr(self, name) < 1:
                 raise ConfigError(f"setting {name} must be at least 1, got {getattr(self, name)}")

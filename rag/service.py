@@ -7,7 +7,7 @@ import datetime as dt
 import re
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -294,18 +294,21 @@ class Service:
         return briefs.summarize(
             article, self.store().passages_of(article.id), self.generator,
             max_tokens=self.settings.max_answer_tokens + 64,
-            part_chars=self.settings.summary_part_chars, on_progress=on_progress,
+            budget=self.settings.summary_chars, on_progress=on_progress,
+            replies=self.store().replies,
         )
 
     def brief(
         self, topic: str | None = None, since: str | None = None, until: str | None = None,
         max_articles: int = 10, on_progress: BriefProgress | None = None,
+        on_section: Callable[[Brief], None] | None = None,
     ) -> Brief:
         """A cited brief over the articles on `topic` and/or in a date range, by story.
 
         With a topic, the articles are those whose passages retrieval finds for it with a
         dense score at the refusal threshold or above (the same bar as answers), most
-        relevant first; without one, the newest articles of the range.
+        relevant first; without one, the newest articles of the range. `on_section` gets
+        the brief so far as each story's paragraph is done.
         """
         if max_articles < 1:
             raise InputError(f"max_articles must be at least 1, got {max_articles}")
@@ -342,7 +345,9 @@ class Service:
             facts_per_article=self.settings.brief_facts_per_article,
             same_story=self.settings.brief_same_story,
             section_facts=self.settings.brief_section_facts,
-            max_tokens=self.settings.max_answer_tokens + 64, on_progress=on_progress,
+            max_tokens=self.settings.max_answer_tokens + 64,
+            write_from=self.settings.brief_write_from, on_progress=on_progress,
+            on_section=on_section, replies=store.replies,
         )
         result.timings["retrieve_s"] = retrieve_s
         result.timings["total_s"] = time.perf_counter() - started

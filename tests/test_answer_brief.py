@@ -74,24 +74,25 @@ def test_summary_keeps_supported_sentences_drops_invented_ones_and_cites_the_art
     assert "<passages>" in gen.prompts[0][-1].content
 
 
-def test_long_article_is_summarized_in_parts_then_merged():
+def test_a_long_article_is_summarized_in_one_call_from_its_key_sentences():
     long = Article(
-        id="long", key="long", title="长文", published="2025-01-01", source="long.txt",
-        text="".join(f"第{i}项工程投资{i}亿元，已完成{i * 10}%。" for i in range(1, 31)),
+        id="long", key="long", title="沙溪河治理工程", published="2025-01-01", source="long.txt",
+        text="".join(f"第{i}段说明沙溪河沿岸情况，群众反映良好，各方积极参与。" for i in range(1, 40))
+        + "沙溪河治理工程总投资12.6亿元，已完成投资8.3亿元。"
+        + "".join(f"第{i}段继续介绍沙溪河沿岸情况，周边环境逐步改善。" for i in range(40, 80)),
     )
     ps = passages(long, size=120)
-    n_last = len(ps)
-    replies = []
-    for part in briefs._parts([(n, "", None, p.text) for n, p in enumerate(ps, 1)], 300):
-        n = part[0][0]
-        replies.append(f"{ps[n - 1].text.split('。')[0]}。[{n}]")
-    replies.append(f"{ps[0].text.split('。')[0]}。[1]{ps[-1].text.split('。')[0]}。[{n_last}]")
-    gen = ScriptedGenerator(*replies)
-    summary = briefs.summarize(long, ps, gen, part_chars=300)
-    assert len(gen.prompts) == len(replies) > 2  # one per part, then the merge
-    assert "<points>" in gen.prompts[-1][-1].content
-    cited = {summary.citations[n - 1].passage_id for s in summary.sentences for n in s.citations}
-    assert {ps[0].id, ps[-1].id} <= cited
+    n_money = next(n for n, p in enumerate(ps, 1) if "12.6亿元" in p.text)
+    gen = ScriptedGenerator(f"沙溪河治理工程总投资12.6亿元。[{n_money}]")
+    summary = briefs.summarize(long, ps, gen, budget=200)
+    assert len(gen.prompts) == 1  # one call, however long the article
+    prompt = gen.prompts[0][-1].content
+    assert f"[{n_money}] " in prompt and "总投资12.6亿元，已完成投资8.3亿元。" in prompt
+    shown = prompt.split("<passages>")[1].split("</passages>")[0]
+    assert len(shown) < 300 < len(long.text)  # the key sentences, not the article
+    assert prompt.count("标题：沙溪河治理工程") == 1
+    assert summary.sentences[0].text == "沙溪河治理工程总投资12.6亿元。"
+    assert summary.citations[summary.sentences[0].citations[0] - 1].passage_id == ps[n_money - 1].id
 
 
 def test_extractive_summary_quotes_the_article_in_order():
@@ -272,3 +273,66 @@ def test_a_report_stating_two_values_of_one_measure_leaves_it_out():
 def test_a_single_report_has_no_figures_over_time():
     result = briefs.brief("地铁", [(METRO[0], passages(METRO[0], 200))], None)
     assert result.sections[0].figures == () and "| 日期 |" not in result.markdown
+
+
+def test_only_a_story_of_several_reports_is_written_by_the_model_and_each_section_is_streamed():
+    articles = [(COAL, passages(COAL)), (COAL_FOLLOW_UP, passages(COAL_FOLLOW_UP)),
+                (APPLE, passages(APPLE))]
+    gen = ScriptedGenerator("2025年6月，柳川县智能化煤矿增至12座。[4]")
+    vectors = {"coal": np.array([1.0, 0.0]), "coal2": np.array([0.97, 0.243]),
+               "apple": np.array([0.0, 1.0])}
+    seen: list[tuple[int, int]] = []
+    b = briefs.brief("煤矿和苹果", articles, gen, vectors=vectors, same_story=0.95,
+                     on_section=lambda partial: seen.append((len(partial.sections), len(partial.citations))))
+    assert len(gen.prompts) == 1  # the coal story (2 reports); the apple story is quoted
+    apple = b.sections[1]
+    assert all(s.extracted for s in apple.sentences) and any("12万吨" in s.text for s in apple.sentences)
+    assert seen[0][0] == 1 and seen[-1] == (2, len(b.citations))  # the brief so far, section by section
+    assert b.timings["first_section_s"] <= b.timings["total_s"]
+
+    every = ScriptedGenerator("2025年6月，柳川县智能化煤矿增至12座。[4]", "岭南镇今年苹果总产量预计12万吨。[1]")
+    briefs.brief("煤矿和苹果", articles, every, vectors=vectors, same_story=0.95, write_from=1)
+    assert len(every.prompts) == 2
+
+
+class CountingGenerator(ScriptedGenerator):
+    name = "scripted:counting"
+
+    def generate(self, messages, *, max_tokens, temperature=0.0, stop=None):  # type: ignore[no-untyped-def]
+        reply = super().generate(messages, max_tokens=max_tokens, temperature=temperature, stop=stop)
+        self.replies.append(reply)  # never runs dry: the same reply again
+        return reply
+
+
+def test_a_repeated_brief_or_summary_asks_the_model_nothing_until_its_articles_change(tmp_path):
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "coal.txt").write_text(f"{COAL.title}\n\n{COAL.published}\n\n{COAL.text}", encoding="utf-8")
+    (folder / "coal2.txt").write_text(
+        f"{COAL_FOLLOW_UP.title}\n\n{COAL_FOLLOW_UP.published}\n\n{COAL_FOLLOW_UP.text}", encoding="utf-8")
+    gen = CountingGenerator("截至目前，柳川县建成9座智能化煤矿。[1]")
+    settings = Settings.load(env={}, index_dir=tmp_path / "index", embedding_model="fake-embedder",
+                             refuse_below=0.0, brief_same_story=0.01)
+    service = Service(settings, embedder=FakeEmbedder(), generator=gen)
+    service.ingest([folder])
+    first = service.brief(since="2025", max_articles=10)
+    calls = len(gen.prompts)
+    assert calls == 1 and len(first.sections) == 1
+    again = service.brief(since="2025", max_articles=10)
+    assert len(gen.prompts) == calls and again.markdown == first.markdown  # from the kept reply
+
+    article_id = next(a.id for a in service.articles() if "建设提速" in a.title)
+    service.summarize(article_id)
+    service.summarize(article_id)
+    assert len(gen.prompts) == calls + 1  # the second summary reused the first reply
+
+    # the article changes: its replies are dropped, and the next brief asks again
+    (folder / "coal.txt").write_text(
+        f"{COAL.title}\n\n{COAL.published}\n\n{COAL.text}截至年底，柳川县建成11座智能化煤矿。",
+        encoding="utf-8")
+    report = service.ingest([folder])
+    assert report.updated
+    assert len(service.store().replies) == 0
+    service.brief(since="2025", max_articles=10)
+    assert len(gen.prompts) == calls + 2
+    service.close()

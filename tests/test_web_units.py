@@ -505,3 +505,30 @@ def test_login_limit_counts_failures_per_client_within_the_window() -> None:
     assert post("1.2.3.4", path="/config") == 400  # only logins are limited
     now[0] = 61.0  # the failures have left the window
     assert post("1.2.3.4", "right") == 200
+
+
+def test_the_brief_page_shows_each_story_as_it_is_written(tmp_path: Path) -> None:
+    from fakes import FakeEmbedder
+
+    from rag.config import Settings
+    from rag.generate import ExtractiveGenerator
+    from rag.service import Service
+    from rag.web.handlers import Handlers
+
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    stories = {"bridge": ("青川跨江大桥合龙", "2025-08-08", "大桥全长3.2公里，总投资27亿元。"),
+               "apple": ("岭南镇苹果丰收", "2025-09-20", "总产量预计12万吨，比去年增长15%。"),
+               "race": ("青川马拉松开跑", "2025-04-13", "共有2.5万名选手参赛，完赛率96%。")}
+    for name, (title, date, text) in stories.items():
+        (folder / f"{name}.txt").write_text(f"{title}\n\n{date}\n\n本报讯 {text}", encoding="utf-8")
+    settings = Settings.load(env={}, index_dir=tmp_path / "index", embedding_model="fake-embedder",
+                             refuse_below=0.0, generator="extractive")
+    service = Service(settings, embedder=FakeEmbedder(), generator=ExtractiveGenerator())
+    service.ingest([folder])
+    frames = list(Handlers(service).brief("", "2025", "", 10))
+    assert len(frames) == 4  # one frame per story as it is done, then the finished brief
+    shown = [html.count('class="brief-section"') for html, _ in frames]
+    assert shown == [1, 2, 3, 3]
+    assert frames[-1][1].visible is True and all(d.visible is False for _, d in frames[:-1])
+    service.close()

@@ -1,7 +1,7 @@
 """One-article summaries and multi-article briefs, every sentence cited and verified.
 
-A summary asks the model for 2-5 cited sentences about an article (a long article is
-summarized part by part, then the parts' points are merged). A brief groups the chosen
+A summary asks the model, in one call, for 2-4 cited sentences about an article from its
+key sentences (the ones dense with figures, dates and the title's words). A brief groups the chosen
 articles into stories (reports of the same story merged by the similarity of their
 vectors), extracts each article's key facts (map: the sentences dense with figures,
 dates and the topic's words), and has the model write each story's paragraph from those
@@ -22,9 +22,9 @@ import numpy as np
 
 from rag.answer import prompts
 from rag.answer import verify as cite
-from rag.answer.citations import with_markers
 from rag.answer.figures import figures_over_time
 from rag.answer.markdown import render_brief, render_summary
+from rag.archive.replies import Replies, reply_key
 from rag.config import Settings
 from rag.generate import Generator, Message
 from rag.generate.base import Role
@@ -38,7 +38,7 @@ Progress = Callable[[float, str], None]
 
 # Defaults of the tuning knobs, which live in Settings (service passes the user's values).
 SAME_STORY = Settings.brief_same_story
-PART_CHARS = Settings.summary_part_chars
+SUMMARY_CHARS = Settings.summary_chars
 
 
 @dataclass(frozen=True)
@@ -155,11 +155,39 @@ def _is_extractive(generator: Generator | None) -> bool:
     return generator is None or getattr(generator, "name", "") == "extractive"
 
 
-def _generate(generator: Generator, messages: list[tuple[Role, str]], max_tokens: int) -> str:
-    return generator.generate([Message(r, c) for r, c in messages], max_tokens=max_tokens)
+def _generate(
+    generator: Generator, messages: list[tuple[Role, str]], max_tokens: int,
+    replies: Replies | None, article_ids: Sequence[str],
+) -> str:
+    """The model's reply, or the one it gave to exactly this request before."""
+    key = reply_key(getattr(generator, "name", type(generator).__name__), messages, max_tokens)
+    kept = replies.get(key) if replies is not None else None
+    if kept is not None:
+        return kept
+    reply = generator.generate([Message(r, c) for r, c in messages], max_tokens=max_tokens)
+    if replies is not None:
+        replies.put(key, reply, article_ids)
+    return reply
 
 
 # ---------------------------------------------------------------------- summaries
+
+
+def summary_sentences(
+    article: Article, passages: Sequence[Passage], budget: int = SUMMARY_CHARS,
+) -> list[Fact]:
+    """What the model reads to summarize an article: its most informative sentences (see
+    `key_facts`), best first up to `budget` characters (at least one), in article order."""
+    ranked = sorted(key_facts(article, passages, article.title, limit=1 << 30),
+                    key=lambda f: (-f.score, f.start))
+    chosen: list[Fact] = []
+    size = 0
+    for fact in ranked:
+        if chosen and size + len(fact.text) > budget:
+            continue
+        chosen.append(fact)
+        size += len(fact.text)
+    return sorted(chosen, key=lambda f: f.start)
 
 
 def summarize(
@@ -168,36 +196,29 @@ def summarize(
     generator: Generator | None,
     *,
     max_tokens: int = 320,
-    part_chars: int = PART_CHARS,
+    budget: int = SUMMARY_CHARS,
     on_progress: Progress | None = None,
+    replies: Replies | None = None,
 ) -> Brief:
-    """2-5 sentences about `article`, each citing the passages of it that support it."""
+    """2-4 sentences about `article`, each citing the passages of it that support it.
+
+    The model reads the article's key sentences (`summary_sentences`, about `budget`
+    characters) under their passages' numbers, in one call, however long the article;
+    what it writes is verified against the whole passages. With `replies`, the reply to
+    the same request is reused.
+    """
     started = time.perf_counter()
     passages = list(passages)
     texts = [evidence_text(article.title, article.published, p.text) for p in passages]
-    items = [(n, article.title, article.published, p.text) for n, p in enumerate(passages, 1)]
     written: list[tuple[str, tuple[int, ...]]] = []
     if passages and not _is_extractive(generator):
         assert generator is not None
-        parts = _parts(items, part_chars)
-        if len(parts) == 1:
-            if on_progress:
-                on_progress(0.1, "生成摘要")
-            written = _verified(_generate(generator, prompts.summary_messages(items), max_tokens), texts)
-        else:
-            points: list[tuple[str, tuple[int, ...]]] = []
-            for i, part in enumerate(parts):
-                if on_progress:
-                    on_progress(i / (len(parts) + 1), f"第{i + 1}/{len(parts)}部分")
-                draft = _generate(generator, prompts.summary_messages(part, "1到2"), max_tokens // 2)
-                points += _verified(draft, texts)
-            if on_progress:
-                on_progress(len(parts) / (len(parts) + 1), "合并各部分要点")
-            if points:
-                marked = [with_markers(t, c) for t, c in points]
-                written = _verified(_generate(generator, prompts.merge_messages(marked), max_tokens), texts)
-            if len(written) < 2:
-                written = points[:5]
+        if on_progress:
+            on_progress(0.1, "生成摘要")
+        number = {p.id: n for n, p in enumerate(passages, 1)}
+        shown = [(number[f.passage.id], f.text) for f in summary_sentences(article, passages, budget)]
+        messages = prompts.summary_messages(article.title, article.published, shown)
+        written = _verified(_generate(generator, messages, max_tokens, replies, [article.id]), texts)
     sentences = [BriefSentence(t, c) for t, c in written[:5]]
     # Too little survived (or no model): quote the key facts the sentences do not cover.
     for fact in key_facts(article, passages, article.title, limit=4):
@@ -223,22 +244,6 @@ def summarize(
     return Brief(article.title, article.published, article.published, sections,
                  tuple(book.items), (article.id,), markdown, timings,
                  getattr(generator, "name", "extractive"))
-
-
-Item = tuple[int, str, str | None, str]  # (n, title, date, text) as prompts number them
-
-
-def _parts(items: list[Item], part_chars: int) -> list[list[Item]]:
-    """Consecutive items in groups of at most about `part_chars` characters of text."""
-    parts: list[list[Item]] = [[]]
-    size = 0
-    for item in items:
-        if parts[-1] and size + len(item[3]) > part_chars:
-            parts.append([])
-            size = 0
-        parts[-1].append(item)
-        size += len(item[3])
-    return parts
 
 
 # ---------------------------------------------------------------------- briefs
@@ -288,17 +293,37 @@ def brief(
     same_story: float = SAME_STORY,
     section_facts: int = Settings.brief_section_facts,
     max_tokens: int = 320,
+    write_from: int = Settings.brief_write_from,
     on_progress: Progress | None = None,
+    on_section: Callable[[Brief], None] | None = None,
+    replies: Replies | None = None,
 ) -> Brief:
-    """A brief over `articles` (most relevant first), one section per story."""
+    """A brief over `articles` (most relevant first), one section per story.
+
+    The model writes the paragraph of a story told by `write_from` reports or more, from
+    their key facts; a smaller story's paragraph is its key facts, quoted and cited.
+    `on_section` gets the brief so far after each section (to show it as it is written);
+    with `replies`, a reply to the same request is reused.
+    """
     started = time.perf_counter()
     passages_of = {a.id: list(ps) for a, ps in articles}
     stories = group_stories([a for a, _ in articles], vectors, same_story)
+    ids = tuple(a.id for a, _ in articles)
+    name = getattr(generator, "name", "extractive")
     book = _Citations()
     sections: list[Section] = []
+    timings: dict[str, float] = {}
+
+    def so_far() -> Brief:
+        markdown = render_brief(topic, since, until, sections, book.items, len(ids))
+        return Brief(topic, since, until, tuple(sections), tuple(book.items), ids, markdown,
+                     dict(timings), name)
+
+    if on_progress:
+        on_progress(0.0, f"找到{len(stories)}组报道")
     for i, story in enumerate(stories):
-        if on_progress:
-            on_progress(i / max(1, len(stories)), f"第{i + 1}/{len(stories)}组报道")
+        if on_progress and i:
+            on_progress(i / len(stories), f"已写{i}/{len(stories)}组报道")
         facts = [f for a in story for f in key_facts(a, passages_of[a.id], topic, facts_per_article)]
         if not facts:
             continue
@@ -306,7 +331,8 @@ def brief(
             best = sorted(facts, key=lambda f: -f.score)[:section_facts]
             facts = [f for f in facts if f in best]
         heading = max(story, key=lambda a: a.published or "").title
-        sentences = _section_sentences(topic or heading, facts, generator, book, max_tokens)
+        writer = generator if len(story) >= write_from else None
+        sentences = _section_sentences(topic or heading, facts, writer, book, max_tokens, replies)
         dates = sorted(a.published[:10] for a in story if a.published)
         figures = figures_over_time(
             story, lambda a, start, end: book.number(_passage_at(passages_of[a.id], start, end), a))
@@ -314,15 +340,16 @@ def brief(
             heading, dates[0] if dates else None, dates[-1] if dates else None,
             tuple(a.id for a in story), tuple(sentences), figures,
         ))
-    ids = tuple(a.id for a, _ in articles)
-    markdown = render_brief(topic, since, until, sections, book.items, len(ids))
-    timings = {"total_s": time.perf_counter() - started}
-    return Brief(topic, since, until, tuple(sections), tuple(book.items), ids, markdown,
-                 timings, getattr(generator, "name", "extractive"))
+        timings.setdefault("first_section_s", time.perf_counter() - started)
+        if on_section:
+            on_section(so_far())
+    timings["total_s"] = time.perf_counter() - started
+    return so_far()
 
 
 def _section_sentences(
     topic: str, facts: list[Fact], generator: Generator | None, book: _Citations, max_tokens: int,
+    replies: Replies | None = None,
 ) -> list[BriefSentence]:
     def global_numbers(local: Sequence[int]) -> tuple[int, ...]:
         out: list[int] = []
@@ -337,7 +364,9 @@ def _section_sentences(
         assert generator is not None
         items = [(n, f.article.title, f.article.published, f.text) for n, f in enumerate(facts, 1)]
         texts = [evidence_text(f.article.title, f.article.published, f.passage.text) for f in facts]
-        written = _verified(_generate(generator, prompts.brief_messages(topic, items), max_tokens), texts)
+        articles = list(dict.fromkeys(f.article.id for f in facts))
+        messages = prompts.brief_messages(topic, items)
+        written = _verified(_generate(generator, messages, max_tokens, replies, articles), texts)
     sentences = [BriefSentence(t, global_numbers(c)) for t, c in written[:4]]
     # The key figures stay in the brief even when the model leaves them out.
     for k, fact in enumerate(facts):

@@ -6,6 +6,7 @@ Layout of an index directory::
     archive.db      SQLite: articles, passages (text, offsets, tokens, float16 vectors)
     vectors.faiss   FAISS index over passage vectors, ids = passage row ids (see vectors.py)
     bm25/           bm25s index over passage tokens
+    replies.db      SQLite: model replies for summaries and briefs (see replies.py)
     .write.lock     held by the one process allowed to write
 
 Every write is a SQLite transaction that bumps `generation`. The FAISS and BM25 files
@@ -40,6 +41,7 @@ from filelock import FileLock, Timeout
 
 from rag import __version__
 from rag.archive.lexical import BM25Index
+from rag.archive.replies import Replies
 from rag.archive.vectors import FaissIndex, decode_vectors
 from rag.archive.writer import Writer, timestamp
 from rag.errors import StoreError
@@ -99,6 +101,7 @@ class Store:
         self._derived: tuple[FaissIndex, BM25Index, int] | None = None
         self._refreshed = 0.0  # time.monotonic() of the last swap during a write
         self._rebuild_s = 0.0  # how long the last rebuild of the derived indexes took
+        self.replies = Replies(self.directory / "replies.db")
 
     # ----------------------------------------------------------------- open/create
     @classmethod
@@ -183,6 +186,7 @@ class Store:
 
     def close(self) -> None:
         self._db.close()
+        self.replies.close()
 
     def record_embedding(self, checksum: str | None, runtime: str | None) -> None:
         """Say in the manifest which runtime and weights made the vectors; written with
@@ -419,6 +423,7 @@ class Store:
                 if writer.changed:
                     self._rebuild_derived(persist=None)
                     self._save_derived()
+                self.replies.forget(writer.deleted)
             finally:
                 lock.release()
 

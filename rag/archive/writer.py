@@ -34,6 +34,7 @@ class Writer:
         self._db = db  # the writer's own connection: readers see only what it commits
         self.dim = dim  # of the index's vectors
         self.changed = False
+        self.deleted: list[str] = []  # ids of the articles removed (or replaced)
         self._on_commit = on_commit
 
     def articles_from_source(self, source: str) -> dict[str, str]:
@@ -114,6 +115,8 @@ class Writer:
     def delete(self, article_id: str) -> bool:
         cur = self._db.execute("DELETE FROM articles WHERE id = ?", (article_id,))
         self.changed |= cur.rowcount > 0
+        if cur.rowcount > 0:
+            self.deleted.append(article_id)
         return cur.rowcount > 0
 
     def commit(self) -> None:

@@ -173,7 +173,7 @@ def build_app(service: "Service", *, model_concurrency: int = 1) -> "gr.Blocks":
 
         # ---- briefs and summaries (gr.Progress is injected through a default argument)
         def make_brief(topic: str, since: str, until: str, count: float, progress=gr.Progress()):  # noqa: B008
-            return h.brief(topic, since, until, count, progress)
+            yield from h.brief(topic, since, until, count, progress)
 
         def summarize_picked(article_id: str, progress=gr.Progress()):  # noqa: B008
             return h.summarize(article_id, progress)

@@ -217,6 +217,8 @@ class Handlers:
 
     # ----------------------------------------------------------------- briefs
     def brief(self, topic: str, since: str, until: str, count: float, progress: Any = None):  # type: ignore[no-untyped-def]
+        """Yields the page's (brief, download) as each story's paragraph is written, then
+        the finished brief with its Markdown to download."""
         import gradio as gr
 
         from rag.service import parse_date
@@ -225,19 +227,48 @@ class Handlers:
             try:
                 parse_date(value)
             except ValueError:
-                return self._brief_error(f"{label}“{value}”格式不对：请写成 2025、2025-03 或 2025-03-15。")
+                yield self._brief_error(f"{label}“{value}”格式不对：请写成 2025、2025-03 或 2025-03-15。")
+                return
         if not (topic or "").strip() and not (since or "").strip() and not (until or "").strip():
-            return self._brief_error("请填写主题，或给出日期范围（也可以两者都填）。")
+            yield self._brief_error("请填写主题，或给出日期范围（也可以两者都填）。")
+            return
         if not self._has_archive():
-            return self._brief_error("资料库还是空的：请先在“资料库”页上传新闻文件。")
-        try:
-            result = self.service.brief(
-                topic.strip() or None, since.strip() or None, until.strip() or None,
-                max_articles=int(count or 10), on_progress=_progress_adapter(progress),
-            )
-        except RagError as exc:
-            return self._brief_error(str(exc))
-        return self._brief_outputs(result, "简报", gr)
+            yield self._brief_error("资料库还是空的：请先在“资料库”页上传新闻文件。")
+            return
+        events: queue.Queue[tuple[str, Any]] = queue.Queue()
+
+        def work() -> None:
+            try:
+                result = self.service.brief(
+                    topic.strip() or None, since.strip() or None, until.strip() or None,
+                    max_articles=int(count or 10),
+                    on_progress=lambda fraction, message: events.put(("progress", (fraction, message))),
+                    on_section=lambda partial: events.put(("section", partial)),
+                )
+                events.put(("done", result))
+            except RagError as exc:
+                events.put(("error", str(exc)))
+            except BaseException as exc:  # shown by Gradio as an error, not lost in a thread
+                events.put(("crash", exc))
+
+        threading.Thread(target=work, name="rag-brief", daemon=True).start()
+        report = _progress_adapter(progress)
+        prefix = f"b{time.monotonic_ns()}"
+        while True:
+            kind, value = events.get()
+            if kind == "progress":
+                report(*value)
+            elif kind == "section":
+                views = self._views(value.citations, value.sentences, value.topic or "")
+                yield render.render_brief(value, views, prefix=prefix), gr.DownloadButton(visible=False)
+            elif kind == "done":
+                yield self._brief_outputs(value, "简报", gr, prefix)
+                return
+            elif kind == "error":
+                yield self._brief_error(value)
+                return
+            else:
+                raise value
 
     def summarize(self, article_id: str, progress: Any = None):  # type: ignore[no-untyped-def]
         import gradio as gr
@@ -250,9 +281,9 @@ class Handlers:
             return self._brief_error(str(exc))
         return self._brief_outputs(result, "摘要", gr)
 
-    def _brief_outputs(self, result: Any, kind: str, gr: Any) -> tuple[str, Any]:
+    def _brief_outputs(self, result: Any, kind: str, gr: Any, prefix: str | None = None) -> tuple[str, Any]:
         views = self._views(result.citations, result.sentences, result.topic or "")
-        html = render.render_brief(result, views, prefix=f"b{time.monotonic_ns()}")
+        html = render.render_brief(result, views, prefix=prefix or f"b{time.monotonic_ns()}")
         if result.empty:
             return html, gr.DownloadButton(visible=False)
         stamp = time.strftime("%Y%m%d-%H%M%S")
