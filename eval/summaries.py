@@ -22,7 +22,7 @@ from . import textmetrics as tm
 from .data import BriefItem, DataError, SummaryItem
 from .metrics import citation_precision_one, latency, mean_defined
 
-SCORES = ("rouge_l", "key_fact_recall", "citation_precision")
+SCORES = ("rouge_l", "key_fact_recall", "citation_precision", "citation_figures")
 
 
 def require(service: Service, method: str) -> None:
@@ -60,6 +60,11 @@ def _pairs(brief: Any) -> list[tuple[str, str]]:
     ]
 
 
+def _cited(brief: Any) -> list[tuple[str, list[str]]]:
+    by_n = {c.n: c for c in brief.citations}
+    return [(s.text, [by_n[n].text for n in s.citations if n in by_n]) for s in brief.sentences]
+
+
 def score(item: SummaryItem | BriefItem, brief: Any) -> dict[str, Any]:
     """The record of one summary or brief: output, citations, scores, timings."""
     text = output_text(brief)
@@ -73,6 +78,9 @@ def score(item: SummaryItem | BriefItem, brief: Any) -> dict[str, Any]:
         "rouge_l": tm.rouge_l_one(text, reference) if reference else None,
         "key_fact_recall": tm.key_fact_recall_one(text, facts),
         "citation_precision": citation_precision_one(_pairs(brief)),
+        # independent of the product's verifier: each sentence's figures, as written, in
+        # the passages it cites
+        "citation_figures": tm.figures_in_cited_one(_cited(brief)),
     }
     return {
         "id": item.id,

@@ -229,6 +229,30 @@ def fact_found(fact: Fact | str, output: str) -> bool:
     return name in norm or _ADMIN_SUFFIX.sub("", name) in norm
 
 
+_DIGITS = re.compile(r"[0-9]+(?:\.[0-9]+)?")
+
+
+def figures_in_cited_one(sentences: Sequence[tuple[str, Sequence[str]]]) -> float | None:
+    """Share of sentences with Arabic figures whose every figure occurs, as written
+    (full-width folded, thousands separators dropped), in the passages the sentence
+    cites; None when no sentence has a figure. Plain string matching, on purpose: an
+    independent check of citations that shares no code with the product's verifier."""
+
+    def digits(text: str) -> list[str]:
+        folded = unicodedata.normalize("NFKC", text)
+        return _DIGITS.findall(re.sub(r"(?<=[0-9]),(?=[0-9]{3})", "", folded))
+
+    checked = held = 0
+    for sentence, passages in sentences:
+        wanted = digits(strip_markers(sentence))
+        if not wanted:
+            continue
+        checked += 1
+        found = {d for p in passages for d in digits(p)}
+        held += all(d in found for d in wanted)
+    return held / checked if checked else None
+
+
 def key_fact_recall_one(output: str, facts: Sequence[Fact | str]) -> float | None:
     """Share of `facts` that `output` states; None when there are no facts to find."""
     if not facts:

@@ -171,3 +171,14 @@ def test_key_fact_recall_finds_facts_written_another_way():
     mean, per = tm.key_fact_recall([output, "无关"], [["３．０４亿元", "青川"], []])
     assert per == [1.0, None]
     assert mean == 1.0
+
+
+def test_figures_in_cited_passages_are_checked_as_plain_strings():
+    from eval.textmetrics import figures_in_cited_one
+
+    passage = "截至目前，柳川县建成9座智能化煤矿，每班平均减人1,660人。"
+    assert figures_in_cited_one([("柳川县建成9座智能化煤矿。[1]", [passage])]) == 1.0
+    assert figures_in_cited_one([("每班减人1660人。", [passage])]) == 1.0  # separators dropped
+    assert figures_in_cited_one([("柳川县建成12座智能化煤矿。", [passage])]) == 0.0
+    assert figures_in_cited_one([("建成９座。", [passage]), ("减人1660人，建成30座。", [passage])]) == 0.5
+    assert figures_in_cited_one([("智能化改造改善了工作环境。", [passage])]) is None  # no figure to check

@@ -265,7 +265,9 @@ def test_eval_summary_of_articles(rag, tmp_path):
     assert code == 0, err
     summary = summary_of(out)
     assert summary["task"] == "summary" and summary["mode"] == "summary" and summary["n"] == 2
-    assert set(summary["summary"]) == {"rouge_l", "key_fact_recall", "citation_precision"}
+    assert set(summary["summary"]) == {"rouge_l", "key_fact_recall", "citation_precision",
+                                       "citation_figures"}
+    assert summary["summary"]["citation_figures"] == 1.0  # quoted sentences cite their own text
     assert in_unit_range(summary["summary"]) and summary["summary"]["rouge_l"] > 0.2
     items = read_items(out)
     assert items[0]["facts"] and items[0]["prediction"] and items[0]["citations"]
