@@ -102,6 +102,8 @@ class Store:
         self._refreshed = 0.0  # time.monotonic() of the last swap during a write
         self._rebuild_s = 0.0  # how long the last rebuild of the derived indexes took
         self.replies = Replies(self.directory / "replies.db")
+        # (generation, passage ids, article row ids, dates): see `allowed_rowids`
+        self._dates: tuple[int, np.ndarray, np.ndarray, np.ndarray] | None = None
 
     # ----------------------------------------------------------------- open/create
     @classmethod
@@ -295,29 +297,42 @@ class Store:
     ) -> np.ndarray | None:
         """Passage row ids passing the filters (sorted), or None when nothing filters.
 
-        Dates compare as ISO strings; `until` is inclusive of the whole day.
+        Dates compare as ISO strings; `until` is inclusive of the whole day. Dates are
+        compared in memory, over every passage's article date read once per generation
+        (milliseconds at 300,000 passages, where a query joining the two tables took a
+        quarter of a second); sources are matched in SQL over the articles.
         """
-        where, args = [], []
+        if not (since or until or sources):
+            return None
+        ids, article_rowids, published = self._passage_dates()
+        keep = np.ones(len(ids), dtype=bool)
         if since:
-            where.append("a.published >= ?")
-            args.append(since)
+            keep &= published >= since
         if until:
-            where.append("a.published < ?")
-            args.append(until + "\uffff")
+            keep &= (published < until + "\uffff") & (published != "")
         if sources:
-            where.append("(" + " OR ".join(
-                "a.source LIKE ? ESCAPE '\\' OR a.source_name = ?" for _ in sources) + ")")
+            where = " OR ".join("source LIKE ? ESCAPE '\\' OR source_name = ?" for _ in sources)
+            args: list[str] = []
             for s in sources:  # % and _ in a source name are characters, not wildcards
                 literal = s.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
                 args += [f"%{literal}%", s]
-        if not where:
-            return None
-        rows = self._db.execute(
-            "SELECT p.rowid FROM passages p JOIN articles a ON a.rowid = p.article_rowid "
-            f"WHERE {' AND '.join(where)} ORDER BY p.rowid",
-            args,
-        ).fetchall()
-        return np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+            rows = self._db.execute(f"SELECT rowid FROM articles WHERE {where}", args).fetchall()
+            keep &= np.isin(article_rowids, np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows)))
+        return ids[keep]
+
+    def _passage_dates(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(passage row ids sorted, their articles' row ids, their articles' dates or "")."""
+        generation = self.generation()
+        if self._dates is None or self._dates[0] != generation:
+            rows = self._db.execute(
+                "SELECT p.rowid, p.article_rowid, coalesce(a.published, '') FROM passages p "
+                "JOIN articles a ON a.rowid = p.article_rowid ORDER BY p.rowid"
+            ).fetchall()
+            ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+            articles = np.fromiter((r[1] for r in rows), dtype=np.int64, count=len(rows))
+            published = np.array([r[2] for r in rows], dtype=str) if rows else np.array([], dtype=str)
+            self._dates = (generation, ids, articles, published)
+        return self._dates[1], self._dates[2], self._dates[3]
 
     # ------------------------------------------------------------- derived indexes
     def vector_index(self) -> FaissIndex:

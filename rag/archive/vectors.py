@@ -5,8 +5,10 @@ bench/vector_scale.py):
 
 - up to `EXACT_MAX` passages, an exact scan (`IndexFlatIP`): 11 ms at 100,000;
 - above it, an inverted file (`IndexIVFScalarQuantizer`, float16 codes) of about
-  2·√n lists, of which `NPROBE` are scanned (more when a filter leaves fewer passages),
-  under 2 ms at 300,000 with recall@10 against the exact scan reported by the bench.
+  2·√n lists, of which `NPROBE` are scanned (more when a filter leaves fewer passages):
+  over news2023's 274,000 passages (667 lists), 11 ms against 28-32 ms for an exact
+  scan, recall@10 0.989. News vectors are crowded (a query's ten nearest passages lie
+  within 0.015 of cosine), so far more lists must be scanned than on textbook data.
 
 Vectors are stored as float16 in SQLite, the truth the index is rebuilt from, so float16
 codes lose nothing the archive still has. The lists' centroids are kept from one build to
@@ -23,7 +25,7 @@ from typing import Any, Protocol
 import numpy as np
 
 EXACT_MAX = 100_000  # passages searched exactly; above, an inverted file
-NPROBE = 48  # lists scanned per query by the inverted file
+NPROBE = 256  # lists scanned per query by the inverted file (`Settings.nprobe`)
 TRAIN_PER_LIST = 40  # training vectors per list (FAISS asks for at least 39)
 VECTOR_DTYPE = np.float16  # how SQLite stores a passage vector
 
