@@ -39,8 +39,8 @@ def test_the_inverted_file_finds_what_the_exact_scan_finds() -> None:
     exact = FaissIndex.build(32, ids, x)
     ivf = FaissIndex.build(32, ids, x, exact_max=1000)
     queries = _clustered(50, seed=1)
-    assert ivf.lists > 100  # 16 of them scanned: an approximate search
-    assert _recall_at_10(ivf, exact, queries, nprobe=16) >= 0.95
+    assert ivf.lists > 100  # 32 of them scanned: an approximate search
+    assert _recall_at_10(ivf, exact, queries, nprobe=32) >= 0.95
     top_ids = [i for i, _ in ivf.search(queries[0], 5)]
     assert set(top_ids) <= set(ids.tolist())
 
