@@ -60,7 +60,7 @@ def build(index: Path, max_tokens: int) -> None:
     stats = service.stats()
     print(f"ingested {len(report.added):,} articles, {stats['passages']:,} passages "
           f"({report.passages_embedded:,} embedded, first {max_tokens} tokens) in {seconds:.0f} s: "
-          f"{stats['passages'] / seconds:.1f} passages/s, peak RSS {peak_mb():.0f} MB, "
+          f"{report.passages_embedded / seconds:.1f} embedded a second, peak RSS {peak_mb():.0f} MB, "
           f"vector index {stats['vector_index']}, {stats['disk_bytes'] / 2**20:.0f} MB on disk")
 
 
