@@ -3,7 +3,8 @@
     python bench/brief_bench.py [--against COMMIT] [--summaries 20] [--articles 10]
 
 Each checkout runs in its own process, one after the other, on the same data:
-- a brief of the `--articles` newest articles of examples/archive (since 1900): time to
+- a brief of the `--articles` newest articles of examples/archive (since 1900; settings
+  such as RAG_BRIEF_WRITE_FROM come from the environment, as for `rag`): time to
   the first story's paragraph (the second progress report), the total, and the same
   brief asked again (a checkout that reuses replies answers it without the model);
 - one-article summaries of the first `--summaries` articles of
@@ -64,8 +65,8 @@ with tempfile.TemporaryDirectory() as tmp:
         summaries.summarize(info.id)
         times.append(time.perf_counter() - started)
     times.sort()
-    out["summary_p50"] = statistics.median(times)
-    out["summary_p95"] = times[max(0, round(0.95 * len(times)) - 1)]
+    out["summary_p50"] = statistics.median(times) if times else 0.0
+    out["summary_p95"] = times[max(0, round(0.95 * len(times)) - 1)] if times else 0.0
     out["summaries"] = len(times)
     print(json.dumps(out))
 """
