@@ -74,3 +74,10 @@ def test_vectors_are_stored_as_float16_without_losing_what_search_needs() -> Non
     back = decode_vectors(blobs, 384)
     assert back.dtype == np.float32 and np.abs(back - x).max() < 1e-3
     assert np.min(np.sum(back * x, axis=1)) > 0.9999
+
+
+def test_a_store_half_converted_from_the_first_format_still_decodes() -> None:
+    x = _clustered(4, dim=384)
+    blobs = encode_vectors(x[:2]) + [row.astype("<f4").tobytes() for row in x[2:]]
+    back = decode_vectors(blobs, 384)
+    assert back.shape == (4, 384) and np.abs(back - x).max() < 1e-3

@@ -36,10 +36,14 @@ def encode_vectors(vectors: np.ndarray) -> list[bytes]:
 
 
 def decode_vectors(blobs: list[bytes], dim: int) -> np.ndarray:
-    """float32 rows from blobs of `encode_vectors`."""
+    """float32 rows from blobs of `encode_vectors`, or of the first format (float32), which
+    an index holds beside float16 ones while `rag reindex` converts it."""
     if not blobs:
         return np.empty((0, dim), dtype=np.float32)
-    return np.frombuffer(b"".join(blobs), dtype="<f2").reshape(-1, dim).astype(np.float32)
+    if all(len(b) == 2 * dim for b in blobs):
+        return np.frombuffer(b"".join(blobs), dtype="<f2").reshape(-1, dim).astype(np.float32)
+    return np.stack([np.frombuffer(b, dtype="<f2" if len(b) == 2 * dim else "<f4") for b in blobs]
+                    ).astype(np.float32)
 
 
 class VectorIndex(Protocol):
