@@ -29,11 +29,22 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--config", help="settings file (TOML); default $RAG_CONFIG")
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--index", metavar="DIR", help="index directory (default $RAG_INDEX or ./index)")
+    common.add_argument("--store", metavar="URI",
+                        help="the archive elsewhere than --index: milvus:FILE.db (Milvus Lite) or "
+                             "http://HOST:19530 (a Milvus server); default $RAG_STORE")
     common.add_argument("-v", "--verbose", action="store_true", help="log progress details")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("ingest", parents=[common], help="add files or folders to the index")
     p.add_argument("paths", nargs="+", metavar="PATH")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
+                   help="read and embed on a Ray cluster (no ADDRESS: a local Ray on this machine)")
+
+    p = sub.add_parser("migrate", parents=[common],
+                       help="copy the archive into another store, vectors and all (nothing is embedded)")
+    p.add_argument("--to", required=True, metavar="URI",
+                   help="the target: milvus:FILE.db, http://HOST:19530 or a folder")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
     p = sub.add_parser("reindex", parents=[common],
@@ -131,7 +142,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         settings = Settings.load(
-            args.config, index_dir=args.index, generator=getattr(args, "generator", None)
+            args.config, index_dir=args.index, store=args.store,
+            generator=getattr(args, "generator", None)
         )
         from rag.service import Service
 
@@ -174,9 +186,33 @@ def _embedding_bar(quiet: bool) -> Iterator[Callable[[int, int], None]]:
 def cmd_ingest(service: Any, args: argparse.Namespace) -> int:
     print(f"reading {', '.join(args.paths)} …", file=sys.stderr)
     with _embedding_bar(args.quiet) as progress:
-        report = service.ingest(args.paths, progress=progress)
+        report = service.ingest(args.paths, progress=progress, ray=args.ray)
     print(format_report(report))
     return 1 if report.skipped else 0
+
+
+def cmd_migrate(service: Any, args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    started = time.perf_counter()
+    bar: Any = None
+
+    def progress(done: int, total: int) -> None:
+        nonlocal bar
+        if args.quiet or total == 0:
+            return
+        if bar is None:
+            bar = tqdm(total=total, unit="article", desc="copying", file=sys.stderr)
+        bar.update(done - bar.n)
+
+    try:
+        copied, present = service.copy_to(args.to, progress=progress)
+    finally:
+        if bar is not None:
+            bar.close()
+    print(f"copied {copied:,} articles from {service.settings.store_uri} to {args.to} in "
+          f"{time.perf_counter() - started:.1f} s ({present:,} were there already; nothing embedded)")
+    return 0
 
 
 def cmd_reindex(service: Any, args: argparse.Namespace) -> int:
@@ -225,9 +261,10 @@ def format_report(report: IngestReport) -> str:
 
 def cmd_search(service: Any, args: argparse.Namespace) -> int:
     if service.is_empty():
-        index = service.settings.index_dir
+        index = service.settings.store_uri
+        flag = "--store" if service.settings.store else "--index"
         print(
-            f"the index {index} is empty: add articles with `rag ingest --index {index} PATH...`",
+            f"the index {index} is empty: add articles with `rag ingest {flag} {index} PATH...`",
             file=sys.stderr,
         )
         return 1
@@ -395,7 +432,7 @@ COMMANDS = {
     "summarize": cmd_summarize,
     "brief": cmd_brief,
     "ingest": cmd_ingest, "reindex": cmd_reindex, "search": cmd_search, "articles": cmd_articles, "show": cmd_show,
-    "stats": cmd_stats, "delete": cmd_delete,
+    "stats": cmd_stats, "delete": cmd_delete, "migrate": cmd_migrate,
 }
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
@@ -61,6 +62,10 @@ def auth_from_env(env: Mapping[str, str] | None = None) -> str | None:
 @dataclass(frozen=True)
 class Settings:
     index_dir: Path = Path("index")
+    # Where the archive lives, when not in the folder `index_dir`: `milvus:FILE.db` (Milvus
+    # Lite) or a Milvus server's `http://host:19530` (README, "Past one machine").
+    store: str = ""
+    milvus_prefix: str = "rag"  # names of the archive's Milvus collections: <prefix>_passages, ...
     embedding_model: str = DEFAULT_EMBEDDING_MODEL
     embedding_runtime: str = "auto"  # one of EMBEDDING_RUNTIMES
     threads: int = field(default_factory=default_threads)
@@ -141,6 +146,8 @@ class Settings:
         if self.embedding_runtime not in EMBEDDING_RUNTIMES:
             raise ConfigError(f"setting embedding_runtime must be one of {', '.join(EMBEDDING_RUNTIMES)}, "
                               f"got {self.embedding_runtime!r}")
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,200}", self.milvus_prefix):
+            raise ConfigError(f"setting milvus_prefix must be letters, digits and _, got {self.milvus_prefix!r}")
         if not self.embedding_model.strip():
             raise ConfigError("setting embedding_model is empty")
 
@@ -172,6 +179,11 @@ class Settings:
         if unknown:
             raise ConfigError(f"unknown setting(s): {', '.join(sorted(unknown))}")
         return cls(**{k: _coerce(cls, k, v) for k, v in values.items()})
+
+    @property
+    def store_uri(self) -> str:
+        """The archive's location: the `store` setting, else the folder `index_dir`."""
+        return self.store or str(self.index_dir)
 
     def generator_options(self) -> dict[str, Any]:
         """The options of the chosen answer backend, from these settings."""

