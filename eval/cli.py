@@ -59,6 +59,12 @@ def commit() -> str | None:
 
 
 def _settings(args: argparse.Namespace, **overrides: Any) -> Settings:
+    """Settings of a run; the archive a run builds (`index_dir` under --out) is kept in the
+    store that --store names: the folder, Milvus Lite in a file beside it, or a URI."""
+    store = getattr(args, "store", None) or "folder"
+    index_dir = overrides.get("index_dir")
+    if store != "folder" and index_dir is not None and Path(args.out) in Path(index_dir).parents:
+        overrides["store"] = f"milvus:{Path(index_dir) / 'milvus.db'}" if store == "milvus" else store
     return Settings.load(args.config, **overrides)
 
 
@@ -67,6 +73,7 @@ def _identity(args: argparse.Namespace, task: str, mode: str, settings: Settings
     return {
         "task": task, "mode": mode, "dataset": [str(Path(p).resolve()) for p in args.data],
         "seed": args.seed, **{n: getattr(settings, n) for n in names}, **extra,
+        **({"store": args.store} if getattr(args, "store", "folder") not in (None, "folder") else {}),
     }
 
 
@@ -289,6 +296,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--config", default=None, help="settings file (TOML)")
     run.add_argument("--fresh", action="store_true", help="discard earlier results in --out")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
+    run.add_argument("--store", default="folder", metavar="folder|milvus|URI",
+                     help="where the run's own archive is kept: a folder (default), Milvus Lite "
+                          "beside it, or a Milvus server's URI")
 
     p = sub.add_parser("retrieval", parents=[run], help="score bm25 / dense / hybrid retrieval side by side")
     p.add_argument("--retrievers", default="bm25,dense,hybrid")

@@ -4,6 +4,7 @@ import json
 
 import numpy as np
 import pytest
+from conftest import STORES, store_setting
 from fakes import FakeEmbedder, ScriptedGenerator
 from markdown_it import MarkdownIt
 
@@ -304,7 +305,8 @@ class CountingGenerator(ScriptedGenerator):
         return reply
 
 
-def test_a_repeated_brief_or_summary_asks_the_model_nothing_until_its_articles_change(tmp_path):
+@pytest.mark.parametrize("store", STORES)
+def test_a_repeated_brief_or_summary_asks_the_model_nothing_until_its_articles_change(tmp_path, store):
     folder = tmp_path / "docs"
     folder.mkdir()
     (folder / "coal.txt").write_text(f"{COAL.title}\n\n{COAL.published}\n\n{COAL.text}", encoding="utf-8")
@@ -312,7 +314,7 @@ def test_a_repeated_brief_or_summary_asks_the_model_nothing_until_its_articles_c
         f"{COAL_FOLLOW_UP.title}\n\n{COAL_FOLLOW_UP.published}\n\n{COAL_FOLLOW_UP.text}", encoding="utf-8")
     gen = CountingGenerator("截至目前，柳川县建成9座智能化煤矿。[1]")
     settings = Settings.load(env={}, index_dir=tmp_path / "index", embedding_model="fake-embedder",
-                             refuse_below=0.0, brief_same_story=0.01)
+                             refuse_below=0.0, brief_same_story=0.01, store=store_setting(store, tmp_path))
     service = Service(settings, embedder=FakeEmbedder(), generator=gen)
     service.ingest([folder])
     first = service.brief(since="2025", max_articles=10)

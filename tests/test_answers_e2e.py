@@ -5,9 +5,10 @@ import json
 import re
 
 import pytest
-from conftest import REPO, SHARED
+from conftest import REPO, SHARED, STORES, store_setting
 
 from rag.config import Settings
+from rag.results import answer_to_json
 from rag.service import Service
 
 pytestmark = pytest.mark.slow
@@ -23,13 +24,45 @@ def questions(*ids):
     return [rows[i] for i in ids]
 
 
+# Every test of the example archive and the seed pages runs on both stores: the folder and
+# Milvus Lite. The bundled model is loaded once and shared by all the services.
 @pytest.fixture(scope="module")
-def example(tmp_path_factory):
-    index = tmp_path_factory.mktemp("example") / "index"
-    service = Service(Settings.load(env={}, index_dir=index))
-    assert not service.ingest([REPO / "examples" / "archive"]).skipped
+def generator():
+    return Service(Settings.load(env={})).generator
+
+
+def open_archive(tmp_path_factory, name, kind, generator, paths):
+    root = tmp_path_factory.mktemp(f"{name}-{kind}")
+    settings = Settings.load(env={}, index_dir=root / "index", store=store_setting(kind, root))
+    service = Service(settings, generator=generator)
+    assert not service.ingest(paths).skipped
+    return service
+
+
+@pytest.fixture(scope="module", params=STORES)
+def example(request, tmp_path_factory, generator):
+    service = open_archive(tmp_path_factory, "example", request.param, generator,
+                           [REPO / "examples" / "archive"])
     yield service
     service.close()
+
+
+@pytest.fixture(scope="module")
+def examples_in_both(tmp_path_factory, generator):
+    services = [open_archive(tmp_path_factory, "both", kind, generator, [REPO / "examples" / "archive"])
+                for kind in STORES]
+    yield services
+    for service in services:
+        service.close()
+
+
+@pytest.mark.parametrize("question", ["地铁2号线一期目前完成了多少总工程量？", "沙溪河治理工程已完成投资多少？",
+                                      "青川马拉松什么时候举行？"])
+def test_ask_json_is_the_same_on_both_stores(examples_in_both, question):
+    folder, milvus = (answer_to_json(s.ask(question)) for s in examples_in_both)
+    folder.pop("timings")
+    milvus.pop("timings")
+    assert folder == milvus
 
 
 # ex-001..003 each have an older report with another figure: the answer is the newest one.
@@ -64,11 +97,9 @@ def test_summary_of_an_article_is_cited_and_verified(example):
     assert "8.3亿元" in summary.markdown
 
 
-@pytest.fixture(scope="module")
-def seed(tmp_path_factory):
-    index = tmp_path_factory.mktemp("seed") / "index"
-    service = Service(Settings.load(env={}, index_dir=index))
-    service.ingest([SHARED / "corpus" / "seed"])
+@pytest.fixture(scope="module", params=STORES)
+def seed(request, tmp_path_factory, generator):
+    service = open_archive(tmp_path_factory, "seed", request.param, generator, [SHARED / "corpus" / "seed"])
     yield service
     service.close()
 

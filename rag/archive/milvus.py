@@ -298,10 +298,8 @@ class MilvusStore:
         total = 0
         for folder, _dirs, files in os.walk(root):
             for name in files:
-                try:
+                with contextlib.suppress(OSError):  # a file compacted away meanwhile
                     total += os.path.getsize(os.path.join(folder, name))
-                except OSError:
-                    pass
         return total
 
     # --------------------------------------------------------------------- reading
@@ -501,7 +499,9 @@ class MilvusWriter:
         self, article: Article, passages: Sequence[Passage], tokens: Sequence[list[str]],
         text_hashes: Sequence[str], vectors: np.ndarray,
     ) -> None:
-        vectors = np.asarray(vectors, dtype=np.float32).reshape(-1, self.dim)
+        # float16 precision, as the folder stores them: a copied archive and one ingested
+        # afresh hold the same vectors, and both stores score a passage alike.
+        vectors = np.asarray(vectors, dtype=np.float16).astype(np.float32).reshape(-1, self.dim)
         meta = {"title": _fit(article.title), "published": article.published or "",
                 "source": _fit(article.source), "source_name": _fit(article.source_name or "")}
         rows = [

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from rag.archive.store import Store, Writer
+from rag.archive.base import ArchiveStore, ArchiveWriter
+from rag.archive.store import Store
 from rag.archive.writer import indexed_text
 from rag.config import Settings
 from rag.ingest import load_articles
@@ -27,7 +28,9 @@ Progress = Callable[[int, int], None]
 
 
 @dataclass
-class _Pending:
+class Pending:
+    """An article to write, with its passages and what is embedded and tokenized for them."""
+
     article: Article
     passages: list[Passage]
     texts: list[str]  # what is embedded and tokenized: title + passage
@@ -79,7 +82,7 @@ def reembed(
 
 
 def ingest(
-    store: Store,
+    store: ArchiveStore,
     embedder: Embedder,
     paths: Iterable[str | Path],
     *,
@@ -99,57 +102,89 @@ def ingest(
     """
     started = time.perf_counter()
     report = IngestReport()
-    by_source: dict[str, list[Article]] = {}
-    damaged: set[str] = set()
     # Sources are absolute paths, so `docs/a.txt` and `./docs/a.txt` are one file.
-    for item in load_articles(Path(os.path.abspath(p)) for p in paths):
-        if isinstance(item, Skipped):
-            report.skipped.append(item)
-            damaged.add(item.source)
-        else:
-            by_source.setdefault(item.source, []).append(item)
-
+    items = list(load_articles(Path(os.path.abspath(p)) for p in paths))
     with store.writer() as writer:
-        pending: list[_Pending] = []
-        claimed: set[str] = set()  # ids queued in this run, to drop in-run duplicates
-        for source, articles in by_source.items():
-            stored = writer.articles_from_source(source)  # id -> key
-            present = {a.id for a in articles}
-            vanished = {aid: key for aid, key in stored.items() if aid not in present}
-            replaced_keys = {key: aid for aid, key in vanished.items()}
-            for article in articles:
-                if article.id in stored:
-                    report.unchanged.append(article.id)
-                    continue
-                elsewhere = writer.source_of(article.id)
-                if elsewhere is not None or article.id in claimed:
-                    report.duplicates.append(Skipped(
-                        article.key, f"duplicate of article {article.id} from {elsewhere or source}"
-                    ))
-                    continue
-                old = replaced_keys.pop(article.key, None)
-                if old is not None:
-                    writer.delete(old)
-                    del vanished[old]
-                    report.updated.append(article.id)
-                else:
-                    report.added.append(article.id)
-                claimed.add(article.id)
-                passages = chunk_article(article, chunk_size, chunk_overlap)
-                texts = passage_inputs(article, passages)
-                pending.append(_Pending(article, passages, texts, [content_hash(t) for t in texts]))
-            if not any(s == source or s.startswith(source + ":") for s in damaged):
-                for aid in vanished:
-                    writer.delete(aid)
-                    report.removed.append(aid)
+        pending = plan(writer, items, report, chunk_size, chunk_overlap)
         report.passages_embedded = _embed_and_store(
             writer, embedder, pending, progress, embed_group, commit_every)
     report.seconds = time.perf_counter() - started
     return report
 
 
+def plan(
+    writer: ArchiveWriter, items: Iterable[Article | Skipped], report: IngestReport, chunk_size: int,
+    chunk_overlap: int,
+) -> list[Pending]:
+    """Reconcile what was read from files with what the index holds from them.
+
+    Fills `report` (skipped, unchanged, duplicates, updated, added, removed), deletes
+    from the index the articles replaced or gone from their file, and returns the
+    articles to write, chunked into passages, in the order read. A file that cannot be
+    read, or that had unreadable records, removes nothing.
+    """
+    by_source: dict[str, list[Article]] = {}
+    damaged: set[str] = set()
+    for item in items:
+        if isinstance(item, Skipped):
+            report.skipped.append(item)
+            damaged.add(item.source)
+        else:
+            by_source.setdefault(item.source, []).append(item)
+
+    pending: list[Pending] = []
+    claimed: set[str] = set()  # ids queued in this run, to drop in-run duplicates
+    for source, articles in by_source.items():
+        stored = writer.articles_from_source(source)  # id -> key
+        present = {a.id for a in articles}
+        vanished = {aid: key for aid, key in stored.items() if aid not in present}
+        replaced_keys = {key: aid for aid, key in vanished.items()}
+        for article in articles:
+            if article.id in stored:
+                report.unchanged.append(article.id)
+                continue
+            elsewhere = writer.source_of(article.id)
+            if elsewhere is not None or article.id in claimed:
+                report.duplicates.append(Skipped(
+                    article.key, f"duplicate of article {article.id} from {elsewhere or source}"
+                ))
+                continue
+            old = replaced_keys.pop(article.key, None)
+            if old is not None:
+                writer.delete(old)
+                del vanished[old]
+                report.updated.append(article.id)
+            else:
+                report.added.append(article.id)
+            claimed.add(article.id)
+            passages = chunk_article(article, chunk_size, chunk_overlap)
+            texts = passage_inputs(article, passages)
+            pending.append(Pending(article, passages, texts, [content_hash(t) for t in texts]))
+        if not any(s == source or s.startswith(source + ":") for s in damaged):
+            for aid in vanished:
+                writer.delete(aid)
+                report.removed.append(aid)
+    return pending
+
+
+def group_pending(pending: list[Pending], embed_group: int) -> list[list[Pending]]:
+    """Consecutive articles grouped so that each group has about `embed_group` passages
+    (whole articles; a group is closed once it reaches that many): what one call to the
+    model embeds. The vectors of the int8 model depend a little on which texts are
+    embedded together, so every ingest groups alike."""
+    groups: list[list[Pending]] = []
+    size = 0
+    for item in pending:
+        if not groups or size >= embed_group:
+            groups.append([])
+            size = 0
+        groups[-1].append(item)
+        size += len(item.passages)
+    return groups
+
+
 def _embed_and_store(
-    writer: Writer, embedder: Embedder, pending: list[_Pending], progress: Progress | None,
+    writer: ArchiveWriter, embedder: Embedder, pending: list[Pending], progress: Progress | None,
     embed_group: int, commit_every: int,
 ) -> int:
     """Embed passages not already stored (by text hash) and write, committing in batches.
@@ -158,14 +193,7 @@ def _embed_and_store(
     passages. The work is pipelined: while the model embeds one group (ONNX Runtime and
     torch let go of the GIL), a second thread tokenizes the next one for BM25.
     """
-    groups: list[list[_Pending]] = []
-    size = 0
-    for item in pending:
-        if not groups or size >= embed_group:
-            groups.append([])
-            size = 0
-        groups[-1].append(item)
-        size += len(item.passages)
+    groups = group_pending(pending, embed_group)
     total = sum(len(p.passages) for p in pending)
     done = embedded = since_commit = 0
     if progress:
@@ -191,12 +219,12 @@ def _embed_and_store(
     return embedded
 
 
-def _tokens(group: list[_Pending]) -> list[list[list[str]]]:
+def _tokens(group: list[Pending]) -> list[list[list[str]]]:
     """BM25 tokens of each passage of each article of the group."""
     return [[tokenize(t) for t in g.texts] for g in group]
 
 
-def _vectors(writer: Writer, embedder: Embedder, group: list[_Pending]) -> tuple[np.ndarray, int]:
+def _vectors(writer: ArchiveWriter, embedder: Embedder, group: list[Pending]) -> tuple[np.ndarray, int]:
     """The group's passage vectors, reusing stored ones (by text hash); and how many were new."""
     hashes = [h for g in group for h in g.hashes]
     texts = [t for g in group for t in g.texts]
@@ -212,7 +240,7 @@ def _vectors(writer: Writer, embedder: Embedder, group: list[_Pending]) -> tuple
 
 
 def _store_group(
-    writer: Writer, group: list[_Pending], tokens: list[list[list[str]]], vectors: np.ndarray,
+    writer: ArchiveWriter, group: list[Pending], tokens: list[list[list[str]]], vectors: np.ndarray,
 ) -> None:
     offset = 0
     for g, article_tokens in zip(group, tokens, strict=True):

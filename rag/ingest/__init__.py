@@ -17,13 +17,13 @@ from pathlib import Path
 
 from rag.ingest.clean import clean_paragraph
 from rag.ingest.lines import lead_reporters, split_glued_headline
-from rag.ingest.readers import iter_raw
+from rag.ingest.readers import iter_files, iter_raw
 from rag.ingest.segment import Segment, derive_title, segment_page
 from rag.text.chunking import split_sentences
 from rag.types import Article, RawDoc, Skipped
 
-__all__ = ["MAX_ARTICLE_CHARS", "Segment", "articles_from_raw", "iter_raw", "load_articles",
-           "segment_page", "split_long"]
+__all__ = ["MAX_ARTICLE_CHARS", "Segment", "articles_from_raw", "iter_files", "iter_raw",
+           "load_articles", "segment_page", "split_long"]
 
 _RECORD_LINE = re.compile(r"#(\d+)$")
 # An article longer than this (a long feature runs to 10,000 characters) is a document

@@ -36,6 +36,25 @@ def iter_raw(paths: Iterable[str | Path]) -> Iterator[RawDoc | Skipped]:
     Explicit paths are read in the order given; folders are walked in sorted order, so
     the same tree always yields the same sequence.
     """
+    for item in _files(paths):
+        if isinstance(item, Skipped):
+            yield item
+        else:
+            yield from _read_file(*item)
+
+
+def iter_files(paths: Iterable[str | Path]) -> Iterator[Path | Skipped]:
+    """The files `iter_raw` reads under `paths`, in its order, or a Skipped for a path
+    that cannot be listed; nothing is opened. Reading each file on its own (as
+    `iter_raw([file])`) yields what `iter_raw(paths)` yields for it, given normalized
+    paths (a file given as "./a.txt" is named "./a.txt" by `iter_raw` and "a.txt" here).
+    """
+    for item in _files(paths):
+        yield item if isinstance(item, Skipped) else item[0]
+
+
+def _files(paths: Iterable[str | Path]) -> Iterator[tuple[Path, str] | Skipped]:
+    """(path, source name) of every file under `paths`, or a Skipped for what cannot be listed."""
     for given in paths:
         path = Path(given)
         info = _inspect(path)
@@ -47,12 +66,9 @@ def iter_raw(paths: Iterable[str | Path]) -> Iterator[RawDoc | Skipped]:
                 yield Skipped(str(given), problem)
                 continue
             for item in _walk(path):
-                if isinstance(item, Skipped):
-                    yield item
-                else:
-                    yield from _read_file(item, str(item))
+                yield item if isinstance(item, Skipped) else (item, str(item))
         else:
-            yield from _read_file(path, str(given))
+            yield path, str(given)
 
 
 def _walk(folder: Path, seen: set[str] | None = None) -> Iterator[Path | Skipped]:

@@ -1,0 +1,116 @@
+"""The two stores behind one boundary: which one is used, and moving an archive from the
+folder to Milvus (Milvus Lite, real pymilvus) without embedding anything again."""
+
+import json
+
+import numpy as np
+import pytest
+from conftest import store_setting
+from fakes import FakeEmbedder
+
+from rag.archive.milvus import _tokens_back, filter_expression, lexical_text, milvus_uri
+from rag.archive.search import Filters
+from rag.config import Settings
+from rag.errors import StoreError
+from rag.service import Service
+
+QUERIES = ("地铁2号线土建工程完成了多少", "苹果产量", "数据中心总投资", "马拉松报名人数", "寒潮 气温")
+
+
+def make(tmp_path, kind, embedder=None):
+    settings = Settings.load(env={}, index_dir=tmp_path / "index", embedding_model="fake-embedder",
+                             store=store_setting(kind, tmp_path))
+    return Service(settings, embedder=embedder or FakeEmbedder())
+
+
+def test_stats_say_which_store_holds_the_archive(any_service, archive):
+    any_service.ingest([archive])
+    stats = any_service.stats()
+    assert stats["store"] == any_service.store().kind
+    assert stats["index"] == any_service.settings.store_uri
+    assert (stats["articles"], stats["sources"]) == (5, 4)
+    assert stats["passages"] == any_service.store().counts()["passages"] > 0
+    assert stats["disk_bytes"] > 0
+
+
+def test_both_stores_hold_the_same_archive_and_rank_it_alike(tmp_path, archive):
+    folder, milvus = make(tmp_path, "folder"), make(tmp_path, "milvus")
+    for service in (folder, milvus):
+        service.ingest([archive])
+    assert [(a.id, a.title, a.published, a.n_passages) for a in folder.articles()] == \
+        [(a.id, a.title, a.published, a.n_passages) for a in milvus.articles()]
+    for query in QUERIES:
+        for mode in ("dense", "bm25", "hybrid"):
+            ours = [(h.passage.id, h.passage.text) for h in folder.search(query, k=3, mode=mode)]
+            theirs = [(h.passage.id, h.passage.text) for h in milvus.search(query, k=3, mode=mode)]
+            assert ours == theirs, (query, mode)
+    some = folder.articles()[0].id
+    assert folder.article(some) == milvus.article(some)
+    assert folder.passages(some) == milvus.passages(some)
+    a, b = folder.store().article_vectors([some])[some], milvus.store().article_vectors([some])[some]
+    assert np.allclose(a, b, atol=1e-3)
+    folder.close()
+    milvus.close()
+
+
+def test_migrate_copies_the_archive_to_milvus_without_embedding(tmp_path, archive):
+    folder = make(tmp_path, "folder")
+    folder.ingest([archive])
+    embedder = folder.embedder
+    embedded = embedder.passages_embedded
+    target = store_setting("milvus", tmp_path)
+    assert folder.copy_to(target) == (5, 0)
+    assert folder.copy_to(target) == (0, 5)  # again: nothing to copy
+    assert embedder.passages_embedded == embedded
+
+    fresh = FakeEmbedder()
+    milvus = make(tmp_path, "milvus", embedder=fresh)
+    report = milvus.ingest([archive])  # the copy is complete: the files are all unchanged
+    assert len(report.unchanged) == 5 and fresh.passages_embedded == 0
+    for query in QUERIES:
+        assert [h.passage.id for h in folder.search(query, k=3)] == \
+            [h.passage.id for h in milvus.search(query, k=3)]
+    stored = next(milvus.store().export())
+    assert stored.tokens == [t for t in next(folder.store().export()).tokens]  # BM25 tokens kept
+    folder.close()
+    milvus.close()
+
+
+def test_the_cli_takes_a_store_and_migrates(rag, archive, tmp_path):
+    uri = f"milvus:{tmp_path / 'm' / 'archive.db'}"
+    code, out, err = rag("ingest", "--quiet", str(archive))
+    assert code == 0, err
+    code, out, err = rag("migrate", "--quiet", "--to", uri)
+    assert code == 0, err
+    assert "copied 5 articles" in out and "nothing embedded" in out
+    code, out, err = rag("stats", "--json", "--store", uri)
+    assert code == 0, err
+    stats = json.loads(out)
+    assert stats["store"] == "milvus" and stats["articles"] == 5
+    code, out, err = rag("search", "--json", "--store", uri, "--since", "2025-05", "数据中心")
+    assert code == 0, err
+    hits = json.loads(out)["hits"]
+    assert hits and all(h["published"] >= "2025-05" for h in hits)
+
+
+def test_a_missing_or_malformed_milvus_store_gets_a_message(tmp_path):
+    uri = f"milvus:{tmp_path / 'none.db'}"
+    service = make(tmp_path, "folder").__class__(Settings.load(env={}, store=uri))
+    with pytest.raises(StoreError, match=f"no archive at {uri}.*rag ingest --store"):
+        service.store()
+    with pytest.raises(StoreError, match=r"must end in \.db"):
+        milvus_uri("milvus:./archive")
+
+
+def test_tokens_reach_milvus_whole_and_come_back():
+    tokens = ["北京地铁", "85%", "3.5", "a股", "covid", "x25x", "—"]
+    text = lexical_text(tokens)
+    assert all(t.isalnum() for t in text.split(" "))  # no analyzer can cut them
+    assert _tokens_back(text) == tokens
+
+
+def test_filters_become_milvus_expressions():
+    assert filter_expression(Filters()) == ""
+    expr = filter_expression(Filters("2025-01-01", "2025-03-31", ("daily_news", '"人民日报"')))
+    assert 'published >= "2025-01-01"' in expr and 'published < "2025-03-31~"' in expr
+    assert r'source like "%daily\\_news%"' in expr and r'source_name == "\"人民日报\""' in expr
