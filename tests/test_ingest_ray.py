@@ -217,3 +217,17 @@ def test_an_exception_while_reading_becomes_a_skipped_row(monkeypatch):
     assert [(r["file"], r["seq"]) for r in rows] == [(3, 0)]
     assert pickle.loads(rows[0]["item"]) == Skipped(
         "/news/a.txt", "cannot read file (RuntimeError: reader bug)")
+
+
+def test_the_cli_ingests_on_ray_into_milvus_and_names_the_bad_files(local_ray, files, tmp_path, capsys):
+    from rag import cli
+
+    uri = f"milvus:{tmp_path / 'archive.db'}"
+    code = cli.main(["ingest", "--quiet", "--ray", "--store", uri, str(files)])
+    out = capsys.readouterr().out
+    assert code == 1  # some files were skipped
+    assert "added 7, updated 0, unchanged 0, removed 0, duplicates 0, skipped 2" in out
+    assert "broken.pdf" in out and "old.jsonl.gz" in out
+    assert cli.main(["stats", "--json", "--store", uri]) == 0
+    stats = json.loads(capsys.readouterr().out)
+    assert stats["store"] == "milvus" and stats["articles"] == 7

@@ -148,6 +148,9 @@ class MilvusStore:
         # pymilvus logs each failed call with its traceback and warns of client-side
         # timestamps in iterators; failures reach the user as StoreError instead.
         logging.getLogger("pymilvus").setLevel(logging.CRITICAL)
+        # Milvus Lite's in-process gRPC server logs each call it does not implement (an
+        # iterator's timestamp request, which pymilvus then makes itself) as an error.
+        logging.getLogger("grpc._server").setLevel(logging.CRITICAL)
         token = os.environ.get("MILVUS_TOKEN", "")
         try:
             return MilvusClient(uri=milvus_uri(uri), token=token)
