@@ -114,3 +114,18 @@ def test_filters_become_milvus_expressions():
     expr = filter_expression(Filters("2025-01-01", "2025-03-31", ("daily_news", '"人民日报"')))
     assert 'published >= "2025-01-01"' in expr and 'published < "2025-03-31~"' in expr
     assert r'source like "%daily\\_news%"' in expr and r'source_name == "\"人民日报\""' in expr
+
+
+def test_a_milvus_lite_file_open_in_another_process_gets_a_message(tmp_path, archive):
+    import subprocess
+    import sys
+
+    service = make(tmp_path, "milvus")
+    service.ingest([archive])  # this process holds the file
+    uri = service.settings.store
+    done = subprocess.run([sys.executable, "-m", "rag.cli", "stats", "--store", uri],
+                          capture_output=True, text=True, timeout=120)
+    service.close()
+    assert done.returncode == 2
+    assert "another process has the Milvus Lite file" in done.stderr and "milvus-lite server" in done.stderr
+    assert "Traceback" not in done.stderr

@@ -151,12 +151,19 @@ class MilvusStore:
         # Milvus Lite's in-process gRPC server logs each call it does not implement (an
         # iterator's timestamp request, which pymilvus then makes itself) as an error.
         logging.getLogger("grpc._server").setLevel(logging.CRITICAL)
+        logging.getLogger("milvus_lite").setLevel(logging.CRITICAL)  # its failure is ours to tell
         token = os.environ.get("MILVUS_TOKEN", "")
         try:
             return MilvusClient(uri=milvus_uri(uri), token=token)
         except StoreError:
             raise
         except Exception as exc:  # pymilvus raises its own and gRPC errors
+            if uri.startswith("milvus:") and _locked(milvus_uri(uri)):
+                raise StoreError(
+                    f"another process has the Milvus Lite file {uri} open, and Milvus Lite serves "
+                    "one process at a time. To share it, serve it with `milvus-lite server "
+                    f"--data-dir {milvus_uri(uri)} --port 19530` and use --store http://127.0.0.1:19530"
+                ) from None
             raise StoreError(f"cannot connect to the Milvus store {uri} ({_reason(exc)})") from None
 
     @classmethod
@@ -627,6 +634,25 @@ def _read_manifest(client: Any, collection: str) -> dict[str, Any] | None:
 def _tokens_back(text: str) -> list[str]:
     """The tokens `lexical_text` wrote (its escapes undone)."""
     return [_ESCAPED.sub(lambda m: chr(int(m[1], 16)), t) for t in text.split(" ") if t]
+
+
+def _locked(path: str) -> bool:
+    """Whether another process holds Milvus Lite's lock on the data folder at `path`."""
+    import fcntl
+
+    try:
+        fd = os.open(os.path.join(path, "LOCK"), os.O_RDWR)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return True
+    else:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return False
+    finally:
+        os.close(fd)
 
 
 def _reason(exc: BaseException) -> str:
