@@ -183,6 +183,7 @@ class Service:
                     getattr(embedder, "checksum", None),
                     {"chunk_size": s.chunk_size, "chunk_overlap": s.chunk_overlap},
                     getattr(embedder, "runtime", None), prefix=s.milvus_prefix,
+                    lexical=s.milvus_lexical,
                 )
                 self._embedding_checked = True
         self._check_embedding()
@@ -201,7 +202,7 @@ class Service:
             built = source.manifest["embedding"]
             target = create_store(uri, built["model"], int(built["dim"]), built.get("checksum"),
                                   source.manifest.get("chunking") or {}, built.get("runtime"),
-                                  prefix=s.milvus_prefix)
+                                  prefix=s.milvus_prefix, lexical=s.milvus_lexical)
         try:
             theirs, mine = target.manifest["embedding"], source.manifest["embedding"]
             if theirs["dim"] != mine["dim"] or (theirs.get("checksum") and mine.get("checksum")
@@ -468,6 +469,7 @@ class Service:
             "chunking": m.get("chunking"),
             "format_version": m["format_version"],
             "vector_index": m.get("vector_index", "exact"),
+            "lexical_index": "bm25s" if store.kind == "folder" else f"Milvus BM25 ({m.get('lexical', 'tokens')})",
             "created_at": m.get("created_at"),
             "updated_at": m.get("updated_at"),
             "disk_bytes": store.size_bytes(),

@@ -129,3 +129,16 @@ def test_a_milvus_lite_file_open_in_another_process_gets_a_message(tmp_path, arc
     assert done.returncode == 2
     assert "another process has the Milvus Lite file" in done.stderr and "milvus-lite server" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_milvus_can_cut_the_text_with_its_own_jieba_analyzer(tmp_path, archive):
+    settings = Settings.load(env={}, embedding_model="fake-embedder", milvus_lexical="jieba",
+                             store=store_setting("milvus", tmp_path))
+    service = Service(settings, embedder=FakeEmbedder())
+    service.ingest([archive])
+    assert service.stats()["lexical_index"] == "Milvus BM25 (jieba)"
+    for query, title in (("寒潮 气温", "寒潮"), ("苹果产量", "苹果"), ("数据中心总投资", "数据中心")):
+        assert title in service.search(query, k=3, mode="bm25")[0].title
+    stored = next(service.store().export())  # what a copy to the folder would index
+    assert stored.tokens and all(stored.tokens)
+    service.close()

@@ -22,7 +22,9 @@ Four collections, named `<prefix>_…` (`RAG_MILVUS_PREFIX`, default `rag`):
 The lexical index is Milvus's BM25 over our own tokens (the same `tokenize` the folder
 store indexes and `tokenize_query` searches with), written so that Milvus's standard
 analyzer keeps each token whole: every server with BM25 full-text search (Milvus 2.5+,
-Milvus Lite) then ranks by the same words the folder does. Fusion stays reciprocal-rank
+Milvus Lite) then ranks by the same words the folder does. An archive created with
+`RAG_MILVUS_LEXICAL=jieba` instead gives Milvus the passage's text and lets its own jieba
+analyzer cut it (README, "Past one machine", compares the two). Fusion stays reciprocal-rank
 (`search.Retriever`); date and source filters are Milvus filter expressions.
 
 Milvus has no transactions. A passage row is keyed by its passage id and written before
@@ -46,9 +48,10 @@ import numpy as np
 
 from rag import __version__
 from rag.archive.base import Filters, Ranked, Stored
-from rag.archive.writer import timestamp
+from rag.archive.writer import indexed_text, timestamp
 from rag.errors import StoreError
 from rag.results import ArticleInfo
+from rag.text.words import tokenize
 from rag.types import Article, Hit, Passage
 
 FORMAT = "rag-news-milvus"
@@ -57,6 +60,7 @@ TEXT_PART = 16_000  # characters of article text a row holds (at most 64,000 UTF
 VARCHAR_MAX = 65_535  # bytes: Milvus's largest VARCHAR
 BATCH = 500  # ids per `in [...]` expression, rows per insert
 HNSW = {"M": 16, "efConstruction": 200}
+LEXICAL = ("tokens", "jieba")  # what Milvus's BM25 indexes (see the module's text)
 EF_SEARCH = 256  # HNSW candidates per query (recall, as `nprobe` for the folder's lists)
 _ESCAPED = re.compile(r"X([0-9A-F]+)X")
 log = logging.getLogger(__name__)
@@ -129,6 +133,8 @@ class MilvusStore:
 
     def __init__(self, uri: str, client: Any, prefix: str, manifest: dict[str, Any]) -> None:
         self.location = uri
+        # "tokens": BM25 over our tokens; "jieba": over the text, cut by Milvus's analyzer
+        self.lexical = str(manifest.get("lexical", "tokens"))
         self.client = client
         self.prefix = prefix
         self.manifest = manifest
@@ -207,7 +213,10 @@ class MilvusStore:
     def open_or_create(
         cls, uri: str, embedding_model: str, dim: int, model_checksum: str | None,
         chunking: dict[str, int], runtime: str | None = None, prefix: str = "rag",
+        lexical: str = "tokens",
     ) -> MilvusStore:
+        if lexical not in LEXICAL:
+            raise StoreError(f"milvus_lexical must be one of {', '.join(LEXICAL)}, got {lexical!r}")
         if cls.exists(uri, prefix):
             return cls.open(uri, embedding_model, prefix)
         if uri.startswith("milvus:"):
@@ -223,6 +232,7 @@ class MilvusStore:
             "updated_at": timestamp(),
             "rag_version": __version__,
             "vector_index": "HNSW",
+            "lexical": lexical,
         }
         store = cls(uri, client, prefix, manifest)
         try:
@@ -248,7 +258,8 @@ class MilvusStore:
         for name in ("text", "title", "source", "source_name"):
             schema.add_field(name, **text)
         schema.add_field("published", DataType.VARCHAR, max_length=64)
-        schema.add_field("tokens", enable_analyzer=True, analyzer_params={"tokenizer": "standard"}, **text)
+        analyzer = "standard" if self.lexical == "tokens" else "jieba"
+        schema.add_field("tokens", enable_analyzer=True, analyzer_params={"tokenizer": analyzer}, **text)
         schema.add_field("sparse", DataType.SPARSE_FLOAT_VECTOR)
         schema.add_field("vector", DataType.FLOAT_VECTOR, dim=dim)
         schema.add_function(Function(name="bm25", function_type=FunctionType.BM25,
@@ -409,7 +420,7 @@ class MilvusStore:
                 search_params={"metric_type": "IP", "params": {"ef": max(EF_SEARCH, n)}})
             dense = [(int(h.id), float(h.distance)) for h in found[0]]
         if query_tokens:
-            text = lexical_text(query_tokens)
+            text = lexical_text(query_tokens) if self.lexical == "tokens" else " ".join(query_tokens)
             if text:
                 found = self.client.search(
                     self.passages, data=[text], anns_field="sparse", limit=n, filter=expr,
@@ -446,7 +457,8 @@ class MilvusStore:
                 article,
                 [Passage(r["passage_id"], info.id, int(r["ordinal"]), int(r["start"]), int(r["end"]),
                          r["text"]) for r in rows],
-                [_tokens_back(r["tokens"]) for r in rows],
+                [_tokens_back(r["tokens"]) if self.lexical == "tokens" else tokenize(r["tokens"])
+                 for r in rows],
                 [r["text_hash"] for r in rows],
                 np.asarray([r["vector"] for r in rows], dtype=np.float32).reshape(-1, self.dim),
             )
@@ -512,12 +524,14 @@ class MilvusWriter:
         # float16 precision, as the folder stores them: a copied archive and one ingested
         # afresh hold the same vectors, and both stores score a passage alike.
         vectors = np.asarray(vectors, dtype=np.float16).astype(np.float32).reshape(-1, self.dim)
+        lexical = self.store.lexical
         meta = {"title": _fit(article.title), "published": article.published or "",
                 "source": _fit(article.source), "source_name": _fit(article.source_name or "")}
         rows = [
             {"rowid": passage_key(p.id), "passage_id": p.id, "article_id": article.id,
              "ordinal": p.ordinal, "start": p.start, "end": p.end, "text": _fit(p.text),
-             "text_hash": h, "tokens": _fit(lexical_text(t)), "vector": v.tolist(), **meta}
+             "text_hash": h, "vector": v.tolist(), **meta,
+             "tokens": _fit(lexical_text(t) if lexical == "tokens" else indexed_text(article.title, p.text))}
             for p, t, h, v in zip(passages, tokens, text_hashes, vectors, strict=True)
         ]
         for i in range(0, len(rows), BATCH):

@@ -34,13 +34,14 @@ def open_store(
 def create_store(
     uri: str, embedding_model: str, dim: int, model_checksum: str | None,
     chunking: dict[str, int], runtime: str | None = None, prefix: str = "rag",
+    lexical: str = "tokens",
 ) -> ArchiveStore:
-    """The archive at `uri`, created empty if there is none."""
+    """The archive at `uri`, created empty if there is none (`lexical`: see milvus.py)."""
     if is_milvus(uri):
         from rag.archive.milvus import MilvusStore
 
         return MilvusStore.open_or_create(uri, embedding_model, dim, model_checksum, chunking,
-                                          runtime, prefix)
+                                          runtime, prefix, lexical)
     from rag.archive.store import Store
 
     return Store.open_or_create(Path(uri), embedding_model, dim, model_checksum, chunking, runtime)
