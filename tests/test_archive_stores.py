@@ -72,6 +72,14 @@ def test_migrate_copies_the_archive_to_milvus_without_embedding(tmp_path, archiv
             [h.passage.id for h in milvus.search(query, k=3)]
     stored = next(milvus.store().export())
     assert stored.tokens == [t for t in next(folder.store().export()).tokens]  # BM25 tokens kept
+
+    back = tmp_path / "back"  # and back from Milvus to a new folder, again without embedding
+    assert milvus.copy_to(str(back)) == (5, 0) and fresh.passages_embedded == 0
+    returned = Service(folder.settings.replace(index_dir=back), embedder=FakeEmbedder())
+    for query in QUERIES:
+        assert [h.passage.id for h in folder.search(query, k=3)] == \
+            [h.passage.id for h in returned.search(query, k=3)]
+    returned.close()
     folder.close()
     milvus.close()
 
