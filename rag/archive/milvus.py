@@ -40,6 +40,7 @@ import logging
 import os
 import re
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -272,7 +273,7 @@ class MilvusStore:
         schema = c.create_schema(auto_id=False, enable_dynamic_field=False)
         schema.add_field("pk", DataType.VARCHAR, is_primary=True, max_length=128)
         schema.add_field("article_id", DataType.VARCHAR, max_length=64)
-        for name in ("part", "passages", "length"):
+        for name in ("part", "passages", "length", "seq"):
             schema.add_field(name, DataType.INT64)
         for name in ("key", "title", "text", "source", "source_name", "reporters", "captions",
                      "section", "subtitle"):
@@ -350,8 +351,8 @@ class MilvusStore:
     def list_articles(self) -> list[ArticleInfo]:
         rows = self._query(self.articles, "part == 0",
                            ["article_id", "title", "published", "source", "source_name",
-                            "passages", "length", "added_at"])
-        rows.sort(key=lambda r: (r["added_at"], r["article_id"]))  # insertion order, as the folder
+                            "passages", "length", "seq"])
+        rows.sort(key=lambda r: r["seq"])  # insertion order, as the folder's row ids
         rows.sort(key=lambda r: r["published"] or "", reverse=True)
         rows.sort(key=lambda r: not r["published"])
         return [ArticleInfo(r["article_id"], r["title"], r["published"] or None, r["source"],
@@ -541,6 +542,7 @@ class MilvusWriter:
         mean = mean / norm if norm else mean
         if not norm:
             mean[0] = 1.0  # an article with no passages still needs a valid vector
+        seq = time.time_ns()  # orders articles as they were added (one writer at a time)
         text = article.text
         parts = [text[i : i + TEXT_PART] for i in range(0, len(text), TEXT_PART)] or [""]
         captions = list(article.captions)
@@ -553,7 +555,7 @@ class MilvusWriter:
              "reporters": _fit(json.dumps(list(article.reporters), ensure_ascii=False)),
              "captions": json.dumps(captions, ensure_ascii=False),
              "section": _fit(article.section or ""), "subtitle": _fit(article.subtitle or ""),
-             "published": article.published or "", "added_at": timestamp(),
+             "published": article.published or "", "added_at": timestamp(), "seq": seq,
              "vector": mean.tolist()}
             for n, part in enumerate(parts)
         ])
