@@ -24,9 +24,14 @@ import numpy as np
 from rag.archive.base import ArchiveStore, ArchiveWriter
 from rag.archive.update import Pending, Progress, group_pending, plan
 from rag.config import Settings
-from rag.errors import ModelError
+from rag.errors import ModelError, RagError
 from rag.ingest import iter_files, load_articles
 from rag.types import Article, IngestReport, Skipped
+
+
+class IngestError(RagError):
+    """Ray could not be used; the archive is untouched."""
+
 
 # Attempts at a file whose reading kills the worker process, before it is reported as
 # skipped (an exception raised while reading is reported at once).
@@ -84,10 +89,15 @@ def _connect(address: str | None, cpus: int) -> bool:
         return False
     quiet: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False,
                              "logging_level": logging.WARNING}
-    if address:
-        ray.init(address=address, **quiet)
-    else:
-        ray.init(address="local", num_cpus=cpus, **quiet)
+    try:
+        if address:
+            ray.init(address=address, **quiet)
+        else:
+            ray.init(address="local", num_cpus=cpus, **quiet)
+    except Exception as exc:  # Ray raises ConnectionError, RuntimeError, ValueError...
+        where = f"the Ray cluster at {address}" if address else "a local Ray"
+        reason = (str(exc) or type(exc).__name__).splitlines()[0][:300]
+        raise IngestError(f"cannot start or reach {where} ({reason}); nothing was ingested") from None
     return True
 
 
