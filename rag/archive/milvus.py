@@ -148,6 +148,8 @@ class MilvusStore:
     # ----------------------------------------------------------------- open/create
     @staticmethod
     def connect(uri: str) -> Any:
+        # gRPC's core logs a line at each fork (Ray's workers) while its channel is open.
+        os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
         try:
             from pymilvus import MilvusClient
         except ImportError:  # pragma: no cover - a dependency of the project
