@@ -30,7 +30,8 @@ from rag.types import Article, IngestReport, Skipped
 
 
 class IngestError(RagError):
-    """Ray could not be used; the archive is untouched."""
+    """Ray could not be started or reached (nothing was written), or lost a group of
+    passages (the others were written and committed, so a new run embeds only the rest)."""
 
 
 # Attempts at a file whose reading kills the worker process, before it is reported as
@@ -335,7 +336,7 @@ def _embed_and_store(
             if groups[g].after <= back:
                 write(g)
     if len(back) < len(groups) or waiting:
-        raise RuntimeError(f"Ray returned no vectors for {len(groups) - len(back)} group(s) of "
+        raise IngestError(f"Ray returned no vectors for {len(groups) - len(back)} group(s) of "
                            "passages; the others were written")
     writer.commit()
     return sum(len(g.todo) for g in groups)
