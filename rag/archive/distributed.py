@@ -336,6 +336,7 @@ def _embed_and_store(
             if groups[g].after <= back:
                 write(g)
     if len(back) < len(groups) or waiting:
+        writer.commit()  # keep what was written: a new run embeds only the rest
         raise IngestError(f"Ray returned no vectors for {len(groups) - len(back)} group(s) of "
                            "passages; the others were written")
     writer.commit()
