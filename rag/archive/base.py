@@ -21,6 +21,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from rag import __version__
+from rag.archive.writer import timestamp
 from rag.results import ArticleInfo
 from rag.types import Article, Hit, Passage
 
@@ -125,6 +127,26 @@ class ArchiveStore(Protocol):
     def size_bytes(self) -> int | None: ...
 
     def close(self) -> None: ...
+
+
+def new_manifest(
+    format_name: str, version: int, embedding_model: str, dim: int, model_checksum: str | None,
+    runtime: str | None, chunking: dict[str, int], **extra: Any,
+) -> dict[str, Any]:
+    """The manifest of a new, empty archive: its format, how its vectors were made (model,
+    dimension, weights' checksum, runtime) and how its passages were cut; each store adds
+    its own keys (`extra`)."""
+    return {
+        "format": format_name,
+        "format_version": version,
+        "embedding": {"model": embedding_model, "dim": dim, "checksum": model_checksum,
+                      "runtime": runtime},
+        "chunking": chunking,
+        "created_at": timestamp(),
+        "updated_at": timestamp(),
+        "rag_version": __version__,
+        **extra,
+    }
 
 
 def is_milvus(uri: str) -> bool:

@@ -48,7 +48,7 @@ from typing import Any
 import numpy as np
 
 from rag import __version__
-from rag.archive.base import Filters, Ranked, Stored
+from rag.archive.base import Filters, Ranked, Stored, new_manifest
 from rag.archive.writer import indexed_text, timestamp
 from rag.errors import StoreError
 from rag.results import ArticleInfo
@@ -107,6 +107,11 @@ def _fit(text: str, limit: int = VARCHAR_MAX) -> str:
     return text if len(data) <= limit else data[:limit].decode("utf-8", errors="ignore")
 
 
+def _like_literal(value: str) -> str:
+    """`value` inside a Milvus `like` pattern, its % and _ characters, not wildcards."""
+    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
 def filter_expression(filters: Filters) -> str:
     """Date and source filters as a Milvus boolean expression ("" for none).
 
@@ -121,8 +126,7 @@ def filter_expression(filters: Filters) -> str:
     if filters.sources:
         names = []
         for s in filters.sources:
-            literal = s.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-            names.append(f"source like {_quote('%' + literal + '%')} or source_name == {_quote(s)}")
+            names.append(f"source like {_quote('%' + _like_literal(s) + '%')} or source_name == {_quote(s)}")
         parts.append("(" + " or ".join(names) + ")")
     return " and ".join(parts)
 
@@ -225,18 +229,8 @@ class MilvusStore:
         if uri.startswith("milvus:"):
             os.makedirs(os.path.dirname(milvus_uri(uri)) or ".", exist_ok=True)
         client = cls.connect(uri)
-        manifest = {
-            "format": FORMAT,
-            "format_version": FORMAT_VERSION,
-            "embedding": {"model": embedding_model, "dim": dim, "checksum": model_checksum,
-                          "runtime": runtime},
-            "chunking": chunking,
-            "created_at": timestamp(),
-            "updated_at": timestamp(),
-            "rag_version": __version__,
-            "vector_index": "HNSW",
-            "lexical": lexical,
-        }
+        manifest = new_manifest(FORMAT, FORMAT_VERSION, embedding_model, dim, model_checksum, runtime,
+                                chunking, vector_index="HNSW", lexical=lexical)
         store = cls(uri, client, prefix, manifest)
         try:
             store._create(dim)
@@ -387,8 +381,7 @@ class MilvusStore:
         return {r["article_id"]: r["key"] for r in self._query(self.articles, "part == 0", ["article_id", "key"])}
 
     def find_articles(self, prefix: str) -> list[str]:
-        literal = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        rows = self.client.query(self.articles, filter=f"part == 0 and article_id like {_quote(literal + '%')}",
+        rows = self.client.query(self.articles, filter=f"part == 0 and article_id like {_quote(_like_literal(prefix) + '%')}",
                                  output_fields=["article_id"], limit=100)
         return sorted(r["article_id"] for r in rows)
 

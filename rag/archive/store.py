@@ -40,7 +40,7 @@ import numpy as np
 from filelock import FileLock, Timeout
 
 from rag import __version__
-from rag.archive.base import Filters, Ranked, Stored
+from rag.archive.base import Filters, Ranked, Stored, new_manifest
 from rag.archive.lexical import BM25Index
 from rag.archive.replies import Replies
 from rag.archive.vectors import FaissIndex, decode_vectors
@@ -175,18 +175,8 @@ class Store:
                 f"{directory} is not empty and holds no index (found {', '.join(sorted(stray)[:3])}); "
                 "choose an empty or new --index directory"
             )
-        manifest = {
-            "format": FORMAT,
-            "format_version": FORMAT_VERSION,
-            "embedding": {"model": embedding_model, "dim": dim, "checksum": model_checksum,
-                          "runtime": runtime},
-            "chunking": chunking,
-            "created_at": timestamp(),
-            "updated_at": timestamp(),
-            "rag_version": __version__,
-            "generation": 0,
-            "counts": {"articles": 0, "passages": 0},
-        }
+        manifest = new_manifest(FORMAT, FORMAT_VERSION, embedding_model, dim, model_checksum, runtime,
+                                chunking, generation=0, counts={"articles": 0, "passages": 0})
         _write_json(directory / "manifest.json", manifest)
         return cls(directory, manifest)
 
