@@ -73,6 +73,21 @@ def test_eval_retrieval_scores_every_retriever_side_by_side(rag, tmp_path):
     assert json.loads(stdout)["n"] == 5
 
 
+def test_eval_retrieval_keeps_its_archive_in_milvus_lite_with_store_milvus(rag, tmp_path):
+    folder, milvus = tmp_path / "folder", tmp_path / "milvus"
+    for out, store in ((folder, "folder"), (milvus, "milvus")):
+        code, _, err = rag("eval", "retrieval", "--data", str(QA), "--out", str(out), "--quiet",
+                           "--store", store)
+        assert code == 0, err
+    assert (milvus / "pool-index" / "milvus.db").is_dir()  # the Milvus Lite file, not a folder index
+    assert not (milvus / "pool-index" / "manifest.json").exists()
+    assert summary_of(milvus)["config"]["store"] == "milvus"
+    assert summary_of(milvus)["retrievers"] == {
+        r: {**m, "latency_p50_s": summary_of(milvus)["retrievers"][r]["latency_p50_s"],
+            "latency_p95_s": summary_of(milvus)["retrievers"][r]["latency_p95_s"]}
+        for r, m in summary_of(folder)["retrievers"].items()}  # the same scores on both stores
+
+
 # ---------------------------------------------------------------- qa
 
 # Replies in file order (reading mode asks q1..q6 in turn).
