@@ -32,3 +32,12 @@ def test_bad_values_name_the_setting(tmp_path):
         Settings.load(broken, env={})
     with pytest.raises(ConfigError, match="does not exist"):
         Settings.load(tmp_path / "missing.toml", env={})
+
+
+def test_store_settings_are_checked_and_default_to_the_folder():
+    assert Settings.load(env={}, index_dir="idx").store_uri == "idx"
+    assert Settings.load(env={"RAG_STORE": "milvus:./a.db"}).store_uri == "milvus:./a.db"
+    with pytest.raises(ConfigError, match="milvus_prefix"):
+        Settings.load(env={"RAG_MILVUS_PREFIX": "rag-news"})
+    with pytest.raises(ConfigError, match="milvus_lexical must be tokens or jieba"):
+        Settings.load(env={"RAG_MILVUS_LEXICAL": "standard"})
