@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from rag.config import GENERATORS, SEARCH_MODES, Settings
-from rag.errors import RagError
+from rag.errors import ModelCrashedError, RagError
 from rag.results import article_info_to_json, article_to_json, hit_to_json
 from rag.types import IngestReport
 
@@ -148,7 +148,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         from rag.service import Service
 
         service = Service(settings)
-        return COMMANDS[args.command](service, args)
+        try:
+            return COMMANDS[args.command](service, args)
+        finally:
+            service.close()
+    except ModelCrashedError as exc:
+        # The model's process died (its crash is logged with the likely cause); this
+        # command's answer is lost, nothing else.
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     except RagError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -338,7 +346,11 @@ def cmd_chat(service: Any, args: argparse.Namespace) -> int:
             break
         if not question:
             break
-        answer = service.ask(question, history=history, as_of=args.as_of)
+        try:
+            answer = service.ask(question, history=history, as_of=args.as_of)
+        except ModelCrashedError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            continue
         print_answer(answer)
         print()
         history += [("user", answer.standalone_question), ("assistant", answer.answer)]

@@ -88,6 +88,9 @@ class Settings:
     # Answers. `generator` is one of GENERATORS.
     generator: str = "llama.cpp"
     generator_model: str = ""  # empty: the backend's default (bundled Qwen2.5-1.5B GGUF)
+    # A local model (llama.cpp, transformers) runs in a worker process whose crash costs one
+    # answer, not the service; off, it runs in this process (fewer moving parts, no safety).
+    model_worker: bool = True
     n_ctx: int = 4096
     max_answer_tokens: int = 256
     answer_k: int = 5  # passages shown to the model
@@ -222,6 +225,15 @@ def _read_file(path: Path) -> dict[str, Any]:
 def _coerce(cls: type[Settings], name: str, value: Any) -> Any:
     kind = next(f.type for f in fields(cls) if f.name == name)
     try:
+        if kind in ("bool", bool):
+            if isinstance(value, bool):
+                return value
+            word = str(value).strip().lower()
+            if word in ("1", "true", "yes", "on"):
+                return True
+            if word in ("0", "false", "no", "off"):
+                return False
+            raise ValueError
         if kind in ("int", int):
             if isinstance(value, bool):
                 raise ValueError

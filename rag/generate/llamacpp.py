@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rag.config import default_threads
@@ -83,6 +84,7 @@ class LlamaCppGenerator:
         from llama_cpp import Llama
         from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
+        load_cpu_backend()
         start = time.perf_counter()
         try:
             llm = Llama(
@@ -227,12 +229,60 @@ class LlamaCppGenerator:
         check_context(self.name, len(self._prompt_tokens(llm, dicts)), max_tokens, self.n_ctx)
         return llm, dicts
 
+    def system_info(self) -> str:
+        """What llama.cpp uses on this CPU: its CPU library and instruction sets."""
+        import llama_cpp
+
+        info = llama_cpp.llama_print_system_info().decode("utf-8", "replace").strip()
+        variant = cpu_variant()
+        return f"{variant}: {info}" if variant else info
+
     def close(self) -> None:
         """Free the model's memory; the next call loads it again."""
         with self._busy.hold():
             if self._llm is not None:
                 self._llm.close()
                 self._llm = None
+
+
+def load_cpu_backend() -> None:
+    """Load the llama.cpp CPU library that suits this CPU, where the build has several.
+
+    A portable build (`GGML_BACKEND_DL`, `GGML_CPU_ALL_VARIANTS`: README, "CPUs") ships
+    one CPU library per instruction-set level beside libllama and picks the best one this
+    CPU can run. ggml looks for them only beside the Python executable and in the working
+    folder, so they are loaded here, from the package's own folder. A build with its CPU
+    code built in has its backend registered already, and nothing is done.
+    """
+    import ctypes
+
+    from llama_cpp import llama_cpp as lib
+
+    # Through libllama's handle, so the ggml registry is the one llama.cpp itself uses.
+    handle = lib._lib
+    count = handle.ggml_backend_reg_count
+    count.restype = ctypes.c_size_t
+    if count() > 0:
+        return
+    load = handle.ggml_backend_load_all_from_path
+    load.argtypes = [ctypes.c_char_p]
+    load.restype = None
+    load(str(Path(lib.__file__).parent / "lib").encode())
+    if count() == 0:
+        raise GenerationError(
+            f"llama.cpp found no CPU library it can run in {Path(lib.__file__).parent / 'lib'}; "
+            "rebuild it with `bash scripts/setup.sh` (README, \"CPUs\")"
+        )
+
+
+def cpu_variant() -> str:
+    """The name of the CPU library llama.cpp loaded (`haswell`, `zen4` ...), if it chose one."""
+    try:
+        maps = Path("/proc/self/maps").read_text()
+    except OSError:
+        return ""
+    names = {line.rsplit("/", 1)[-1] for line in maps.splitlines() if "libggml-cpu-" in line}
+    return ", ".join(sorted(n.removeprefix("libggml-cpu-").split(".so")[0] for n in names))
 
 
 def _token_text(llm: Llama, token: int) -> str:

@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from rag.config import GENERATORS, auth_from_env
-from rag.errors import ConfigError, RagError
+from rag.errors import ConfigError, ModelUnavailableError, RagError
 from rag.web import render
 from rag.web.files import UPLOAD_TYPES
 from rag.web.handlers import TABLE_HEADERS, Handlers, article_placeholder, example_questions, header
@@ -57,6 +57,8 @@ watch('value', () => {
 });
 """
 
+log = logging.getLogger(__name__)
+
 # Gradio's table search box has an English placeholder and no option to change it.
 LOCALIZE_HEAD = """<script>
 new MutationObserver(() => {
@@ -76,7 +78,10 @@ def _said_to_caller(gr: Any) -> Iterator[None]:
     try:
         yield
     except RagError as exc:
-        raise gr.Error(str(exc)) from None
+        # One line in the server's log, not Gradio's traceback: the caller did nothing wrong
+        # the server needs to debug.
+        log.warning("%s: %s", type(exc).__name__, exc)
+        raise gr.Error(str(exc), print_exception=False) from None
 
 
 def build_app(service: "Service", *, model_concurrency: int = 1) -> "gr.Blocks":
@@ -302,9 +307,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def _warm_up(service: "Service") -> None:
     # While the page is already served: the first question then waits for nothing, or
     # only for the rest of this.
+    # "ready" is printed only once the model has read a real prompt.
     print("loading the models and the index …", file=sys.stderr, flush=True)
     try:
         seconds = service.warm_up()
+    except ModelUnavailableError as exc:
+        print(f"error: the model crashed in warm-up and cannot run on this machine; answers "
+              f"quote the evidence without it. {exc}", file=sys.stderr, flush=True)
+        return
     except RagError as exc:
         print(f"warning: could not load everything ahead: {exc}", file=sys.stderr, flush=True)
         return
