@@ -8,7 +8,8 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +46,8 @@ DOCUMENT_TYPES = tuple(sorted(READERS))  # what ingest reads: ".txt", ".md", ".p
 
 log = logging.getLogger(__name__)
 
+# How long ingest waits for answers being written before it embeds its next batch anyway.
+ANSWERS_FIRST_SECONDS = 120.0
 MAX_QUESTION_CHARS = 500  # a question, not a document: longer ones are refused with a message
 _DATE = re.compile(r"^(\d{4})(?:[-/.](\d{1,2}))?(?:[-/.](\d{1,2}))?$")
 
@@ -85,12 +88,16 @@ class Service:
         self.settings = settings
         self._embedder = embedder
         self._generator = generator
+        self._owns_generator = generator is None  # one given to us may serve others too
         self._fallback: Generator | None = None
         self._store: ArchiveStore | None = None
         self._reading: ReadingSearch | None = None
         self._embedding_checked = False
         # Web handlers run in threads: one lock so a model or the index is opened once.
         self._opening = threading.RLock()
+        # Answers being written now; ingest embeds only between them (see `_yield_to_answers`).
+        self._answers = 0
+        self._answers_changed = threading.Condition()
 
     @property
     def generator(self) -> Generator:
@@ -178,11 +185,11 @@ class Service:
         }
 
     def close(self) -> None:
-        """Close the archive and stop the model's worker process, if one runs."""
+        """Close the archive and stop the model's worker process, if this service started one."""
         if self._store is not None:
             self._store.close()
             self._store = None
-        shutdown = getattr(self._generator, "shutdown", None)
+        shutdown = getattr(self._generator, "shutdown", None) if self._owns_generator else None
         if shutdown is not None:
             shutdown()
 
@@ -202,10 +209,33 @@ class Service:
             return ingest_ray(self._store, list(paths), settings=s, address=ray or None,
                               progress=progress)
         return ingest(
-            self._store, self.embedder, paths, chunk_size=s.chunk_size,
+            self._store, _AnswersFirst(self.embedder, self._yield_to_answers), paths,
+            chunk_size=s.chunk_size,
             chunk_overlap=s.chunk_overlap, progress=progress, embed_group=s.embed_group,
             commit_every=s.commit_every,
         )
+
+    @contextmanager
+    def _answering(self) -> Iterator[None]:
+        """Mark an answer, summary or brief as being written while the block runs."""
+        with self._answers_changed:
+            self._answers += 1
+        try:
+            yield
+        finally:
+            with self._answers_changed:
+                self._answers -= 1
+                self._answers_changed.notify_all()
+
+    def _yield_to_answers(self) -> None:
+        """Wait until no answer is being written, or `ANSWERS_FIRST_SECONDS` at most.
+
+        The model and the embedder share the machine's cores: a question asked during an
+        upload took 1.8 times as long as one alone. Ingest waits between its small
+        embedding batches instead, so a question costs the upload its own time, and a
+        stream of questions still lets the upload through."""
+        with self._answers_changed:
+            self._answers_changed.wait_for(lambda: self._answers == 0, timeout=ANSWERS_FIRST_SECONDS)
 
     def _open_for_writing(self) -> None:
         """Open the archive, creating it empty if there is none, and check its embedding."""
@@ -334,12 +364,13 @@ class Service:
         else:
             day = self.latest_date() if search is None else None
 
-        return ask(
-            question, search or self._archive_search, generator or self.generator, history=history,
-            as_of=day, min_score=s.refuse_below, max_tokens=s.max_answer_tokens,
-            on_token=on_token, on_evidence=on_evidence, evidence_budget=s.evidence_chars,
-            prompt_chars=s.prompt_chars,
-        )
+        with self._answering():
+            return ask(
+                question, search or self._archive_search, generator or self.generator,
+                history=history, as_of=day, min_score=s.refuse_below,
+                max_tokens=s.max_answer_tokens, on_token=on_token, on_evidence=on_evidence,
+                evidence_budget=s.evidence_chars, prompt_chars=s.prompt_chars,
+            )
 
     def evidence(self, question: str, *, search: Search | None = None) -> tuple[Evidence, ...]:
         """The evidence sentences `ask` shows for a standalone question with no relative
@@ -377,12 +408,13 @@ class Service:
     def summarize(self, article_id: str, on_progress: BriefProgress | None = None) -> Brief:
         """2-5 cited, verified sentences about one article (an id prefix is enough)."""
         article = self.article(article_id)
-        return briefs.summarize(
-            article, self.store().passages_of(article.id), self.generator,
-            max_tokens=self.settings.max_answer_tokens + 64,
-            budget=self.settings.summary_chars, on_progress=on_progress,
-            replies=self.store().replies,
-        )
+        with self._answering():
+            return briefs.summarize(
+                article, self.store().passages_of(article.id), self.generator,
+                max_tokens=self.settings.max_answer_tokens + 64,
+                budget=self.settings.summary_chars, on_progress=on_progress,
+                replies=self.store().replies,
+            )
 
     def brief(
         self, topic: str | None = None, since: str | None = None, until: str | None = None,
@@ -425,16 +457,17 @@ class Service:
             found = store.article(aid)
             if found is not None:
                 articles.append((found, store.passages_of(aid)))
-        result = briefs.brief(
-            topic, articles, self.generator if articles else None,
-            vectors=store.article_vectors(chosen), since=first, until=last,
-            facts_per_article=self.settings.brief_facts_per_article,
-            same_story=self.settings.brief_same_story,
-            section_facts=self.settings.brief_section_facts,
-            max_tokens=self.settings.max_answer_tokens + 64,
-            write_from=self.settings.brief_write_from, on_progress=on_progress,
-            on_section=on_section, replies=store.replies,
-        )
+        with self._answering():
+            result = briefs.brief(
+                topic, articles, self.generator if articles else None,
+                vectors=store.article_vectors(chosen), since=first, until=last,
+                facts_per_article=self.settings.brief_facts_per_article,
+                same_story=self.settings.brief_same_story,
+                section_facts=self.settings.brief_section_facts,
+                max_tokens=self.settings.max_answer_tokens + 64,
+                write_from=self.settings.brief_write_from, on_progress=on_progress,
+                on_section=on_section, replies=store.replies,
+            )
         result.timings["retrieve_s"] = retrieve_s
         result.timings["total_s"] = time.perf_counter() - started
         return result
@@ -511,3 +544,25 @@ class Service:
             "updated_at": m.get("updated_at"),
             "disk_bytes": store.size_bytes(),
         }
+
+
+class _AnswersFirst:
+    """An embedder for ingest that lets answers have the CPU: before each batch of
+    passages (`batch_size`, the embedder's own batch) it waits while one is written."""
+
+    def __init__(self, embedder: Embedder, wait: Callable[[], None]) -> None:
+        self._embedder = embedder
+        self._wait = wait
+        self._batch = max(1, int(getattr(embedder, "batch_size", 8) or 8))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._embedder, name)
+
+    def embed_passages(self, texts: Sequence[str]) -> Any:
+        import numpy as np
+
+        parts = []
+        for i in range(0, len(texts), self._batch):
+            self._wait()
+            parts.append(self._embedder.embed_passages(texts[i : i + self._batch]))
+        return np.concatenate(parts) if parts else self._embedder.embed_passages(texts)

@@ -28,7 +28,9 @@ def questions(*ids):
 # Milvus Lite. The bundled model is loaded once and shared by all the services.
 @pytest.fixture(scope="module")
 def generator():
-    return Service(Settings.load(env={})).generator
+    gen = Service(Settings.load(env={})).generator
+    yield gen
+    gen.shutdown()
 
 
 def open_archive(tmp_path_factory, name, kind, generator, paths):
