@@ -174,3 +174,33 @@ def test_rag_ask_reports_a_crash_and_exits_1(rag, archive, monkeypatch, capsys):
     err = capsys.readouterr().err
     assert code == 1
     assert "模型进程意外停止（SIGSEGV）" in err and "Traceback" not in err
+
+
+def test_serve_says_when_the_model_crashes_in_warm_up(tmp_path, capsys):
+    from rag.web.app import _warm_up
+
+    settings = Settings.load(env={}, index_dir=tmp_path / "index", embedding_model="fake-embedder")
+    service = Service(settings, embedder=FakeEmbedder(), generator=supervised(crash_on="load"))
+    try:
+        _warm_up(service)  # as `rag serve` runs it, beside the page
+        err = capsys.readouterr().err
+        assert "ready" not in err
+        assert "the model crashed in warm-up and cannot run on this machine" in err and "无法运行" in err
+        assert service.generator.name == "extractive"  # the page still answers, from the evidence
+    finally:
+        service.close()
+
+
+def test_serve_is_ready_only_after_the_model_read_a_prompt(tmp_path, capsys):
+    from rag.web.app import _warm_up
+
+    settings = Settings.load(env={}, index_dir=tmp_path / "index", embedding_model="fake-embedder")
+    gen = supervised()
+    service = Service(settings, embedder=FakeEmbedder(), generator=gen)
+    try:
+        _warm_up(service)
+        assert "ready: models and index loaded" in capsys.readouterr().err
+        assert gen.generate(ask("问题"), max_tokens=16).endswith("（第2次）[1]")  # warm-up was the 1st
+    finally:
+        service.close()
+        gen.shutdown()

@@ -368,7 +368,7 @@ def test_document_markup_is_shown_as_text(page) -> None:  # type: ignore[no-unty
 
 
 # ------------------------------------------------------------------------- API
-def test_api_ask_brief_and_ingest(web_env) -> None:  # type: ignore[no-untyped-def]
+def test_api_ask_brief_and_ingest(web_env, capfd, caplog) -> None:  # type: ignore[no-untyped-def]
     from gradio_client import Client, handle_file
 
     client = Client(web_env["url"], verbose=False)
@@ -402,6 +402,10 @@ def test_api_ask_brief_and_ingest(web_env) -> None:  # type: ignore[no-untyped-d
     with pytest.raises(AppError, match="no article"):
         client.predict("ffffffffffff", api_name="/summarize")
     client.close()
+    # The server logs each user error as one line, not Gradio's traceback.
+    assert "Traceback" not in capfd.readouterr().err
+    logged = [r.getMessage() for r in caplog.records if r.name == "rag.web.app"]
+    assert "InputError: the question is empty" in logged
 
 
 def test_login_is_required_with_auth(web_env, tmp_path) -> None:  # type: ignore[no-untyped-def]
