@@ -50,7 +50,8 @@ QUESTIONS = [
 WARM_UP_QUESTION = "地铁2号线什么时候开通试运营？"
 
 POLL_S = 0.2
-READY_MARKS = ("ready: models and index loaded", "warning: could not load everything ahead")
+READY_MARKS = ("ready: models and index loaded", "warning: could not load everything ahead",
+               "error: the model crashed in warm-up")
 
 
 def _free_port() -> int:
@@ -106,10 +107,10 @@ def _wait_for_warm_up(proc: subprocess.Popen, log: Path, deadline: float) -> flo
         for line in text.splitlines():
             if READY_MARKS[0] in line:
                 try:
-                    return float(line.rsplit(" in ", 1)[1].split()[0])
+                    return float(line.split("loaded in ", 1)[1].split()[0])
                 except (IndexError, ValueError):
                     return None
-            if READY_MARKS[1] in line:
+            if any(mark in line for mark in READY_MARKS[1:]):
                 print(line, file=sys.stderr)
                 return None
         if proc.poll() is not None:

@@ -171,6 +171,12 @@ class Service:
                 if getattr(generator, "failed", None):
                     raise ModelUnavailableError(generator.failed) from None  # type: ignore[attr-defined]
 
+    @property
+    def model_system_info(self) -> str:
+        """What the local model's backend uses on this CPU (llama.cpp's CPU library and
+        instruction sets), once it has loaded; empty otherwise."""
+        return str(getattr(self._generator, "system_info", "") or "")
+
     def model_files(self) -> dict[str, str]:
         """Where the configured models live on this machine: the embedding model's folder
         (or Hugging Face id) and the local generator's GGUF file (or id), building the

@@ -199,7 +199,8 @@ def test_serve_is_ready_only_after_the_model_read_a_prompt(tmp_path, capsys):
     service = Service(settings, embedder=FakeEmbedder(), generator=gen)
     try:
         _warm_up(service)
-        assert "ready: models and index loaded" in capsys.readouterr().err
+        err = capsys.readouterr().err
+        assert "ready: models and index loaded" in err and "(model on fake: AVX2 = 1)" in err
         assert gen.generate(ask("问题"), max_tokens=16).endswith("（第2次）[1]")  # warm-up was the 1st
     finally:
         service.close()

@@ -318,7 +318,9 @@ def _warm_up(service: "Service") -> None:
     except RagError as exc:
         print(f"warning: could not load everything ahead: {exc}", file=sys.stderr, flush=True)
         return
-    print(f"ready: models and index loaded in {seconds:.1f} s", file=sys.stderr, flush=True)
+    info = service.model_system_info
+    print(f"ready: models and index loaded in {seconds:.1f} s" + (f" (model on {info})" if info else ""),
+          file=sys.stderr, flush=True)
 
 
 def serve(service: "Service", args: argparse.Namespace) -> int:
