@@ -124,3 +124,47 @@ def refusal_rates(refused: Sequence[bool], answerable: Sequence[bool]) -> dict[s
 def latency(values: Sequence[float]) -> dict[str, float]:
     """p50 and p95 of some durations, in seconds."""
     return {"p50": percentile(values, 50), "p95": percentile(values, 95)}
+
+
+# ---------------------------------------------------------------- selective answering
+
+
+def risk_coverage(
+    confidence: Sequence[float], correct: Sequence[bool]
+) -> list[tuple[float, float, float]]:
+    """The risk–coverage curve of answering the most confident items first: for each
+    number of items answered, (coverage, risk, confidence of the last one answered),
+    where coverage is the share of all items answered and risk the share of the answered
+    ones that are wrong. An item that cannot be right (an unanswerable question, a
+    refusal) counts as wrong whenever it is answered."""
+    order = sorted(range(len(confidence)), key=lambda i: -confidence[i])
+    points, right = [], 0
+    for k, i in enumerate(order, start=1):
+        right += bool(correct[i])
+        points.append((k / len(order), 1 - right / k, float(confidence[i])))
+    return points
+
+
+def aurc(confidence: Sequence[float], correct: Sequence[bool]) -> float:
+    """Area under the risk–coverage curve (the mean risk over all coverages; lower is
+    better; 0 only when every answer ranked before any wrong one is right)."""
+    points = risk_coverage(confidence, correct)
+    return _mean([risk for _, risk, _ in points])
+
+
+def at_precision(
+    confidence: Sequence[float], correct: Sequence[bool], precision: float
+) -> dict[str, float]:
+    """The most items answered while the answered ones are still right at `precision`
+    or more: the confidence threshold that does it, the coverage, the precision reached,
+    and the accuracy (right answers as a share of all items). Nothing answered gives
+    threshold +inf and zeros."""
+    best = {"threshold": math.inf, "coverage": 0.0, "precision": 0.0, "accuracy": 0.0}
+    n = len(confidence)
+    points = risk_coverage(confidence, correct)
+    for k, (coverage, risk, threshold) in enumerate(points, start=1):
+        tied_next = k < n and points[k][2] == threshold
+        if 1 - risk >= precision and not tied_next:
+            best = {"threshold": threshold, "coverage": coverage, "precision": 1 - risk,
+                    "accuracy": (1 - risk) * k / n}
+    return best

@@ -4,6 +4,11 @@
   contains any (or all) gold strings. Both sides are normalized first (full-width to
   half-width, case, spaces), and numbers compare by value, so 3.04亿元 matches 30400万元,
   十八座 matches 18座 and ４２０００人 matches 4.2万人.
+- `lenient_contains` / `lenient_accuracy`: the same, forgiving what a gold string's
+  wording adds to the fact: its qualifier (1.1 for 低于1.1, 2人 for 至少2人), a name's
+  given part (里特 for 斯科特·里特), an administrative suffix (北京 for 北京市), and a
+  short answer that is the core of the gold string. The labels a selective-answering
+  gate learns from; strict accuracy stays the headline.
 - `char_f1`, `rouge_l`: character-level overlap F1 and longest-common-subsequence F1,
   the usual scores for Chinese, where words are not delimited; punctuation and spaces
   are ignored.
@@ -86,6 +91,57 @@ def contains_answer(prediction: str, gold: str) -> bool:
     if g in p:
         return True
     return _numbers_match(normalize(strip_markers(prediction)), normalize(gold))
+
+
+# Words that qualify a figure without changing which figure it is.
+_QUALIFIERS = re.compile(r"低于|高于|超过|不足|不到|至少|至多|最多|最少|将近|接近|近|约|大约|逾|多于|少于|以上|以下|左右|余|多")
+# Suffixes an answer may leave off a place name.
+_PLACE_SUFFIX = re.compile(r"(?<=[\u4e00-\u9fff])(?:市|省|县|区|自治区|特别行政区)(?=$|[^\u4e00-\u9fff]|[、和与及])")
+
+
+def _lenient_form(text: str) -> str:
+    return _squeeze(_PLACE_SUFFIX.sub("", normalize(strip_markers(text))))
+
+
+def lenient_contains(prediction: str, gold: str) -> bool:
+    """Whether `prediction` states the fact of `gold`, forgiving the wording around it:
+    qualifiers of a figure, a name's given part, place-name suffixes, and a short answer
+    that is the core of the gold string (at least half of it, two characters or more)."""
+    if contains_answer(prediction, gold):
+        return True
+    p, g = _lenient_form(prediction), _lenient_form(gold)
+    if not p or not g:
+        return False
+    if g in p:
+        return True
+    bare = _QUALIFIERS.sub("", normalize(gold))
+    if bare != normalize(gold) and bare.strip() and contains_answer(prediction, bare):
+        return True  # 1.1 for 低于1.1, 2人 for 至少2人
+    parts = [part for part in re.split(r"[·•・]", normalize(gold)) if len(_squeeze(part)) >= 2]
+    if len(parts) > 1:  # a foreign name: its family name is its core (里特 for 斯科特·里特)
+        return _squeeze(parts[-1]) in _squeeze(prediction)
+    short = _lenient_form(prediction.split("。")[0]) if len(p) <= 16 else ""
+    return len(short) >= 2 and short in g and 2 * len(short) >= len(g)
+
+
+def is_correct_lenient(prediction: str, gold: Sequence[str], mode: str = "any") -> bool:
+    """`is_correct` with `lenient_contains`: any (or all) gold facts stated."""
+    if not gold:
+        return False
+    hits = [lenient_contains(prediction, g) for g in gold]
+    return all(hits) if mode == "all" else any(hits)
+
+
+def lenient_accuracy(
+    predictions: Sequence[str], golds: Sequence[Sequence[str]], modes: Sequence[str] | None = None
+) -> tuple[float, list[float]]:
+    """Share of predictions that state their gold facts, by `lenient_contains`."""
+    modes = modes or ["any"] * len(predictions)
+    per = [
+        1.0 if is_correct_lenient(p, g, m) else 0.0
+        for p, g, m in zip(predictions, golds, modes, strict=True)
+    ]
+    return _mean(per), per
 
 
 def is_correct(prediction: str, gold: Sequence[str], mode: str = "any") -> bool:

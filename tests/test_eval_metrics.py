@@ -182,3 +182,44 @@ def test_figures_in_cited_passages_are_checked_as_plain_strings():
     assert figures_in_cited_one([("柳川县建成12座智能化煤矿。", [passage])]) == 0.0
     assert figures_in_cited_one([("建成９座。", [passage]), ("减人1660人，建成30座。", [passage])]) == 0.5
     assert figures_in_cited_one([("智能化改造改善了工作环境。", [passage])]) is None  # no figure to check
+
+
+def test_risk_coverage_answers_the_most_confident_first():
+    points = m.risk_coverage([0.9, 0.2, 0.7, 0.4], [True, False, True, False])
+    assert [(c, round(r, 3)) for c, r, _ in points] == [(0.25, 0.0), (0.5, 0.0), (0.75, 0.333), (1.0, 0.5)]
+    assert m.aurc([0.9, 0.2, 0.7, 0.4], [True, False, True, False]) == pytest.approx((0 + 0 + 1 / 3 + 0.5) / 4)
+    # The same answers ranked the other way round are worse.
+    assert m.aurc([0.1, 0.9, 0.2, 0.8], [True, False, True, False]) > 0.5
+
+
+def test_at_precision_finds_the_widest_threshold_that_keeps_the_precision():
+    confidence = [0.95, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1]
+    correct = [True, True, True, True, False, True, True, True, True, False]
+    wide = m.at_precision(confidence, correct, 0.85)
+    assert wide["threshold"] == 0.2 and wide["coverage"] == 0.9
+    assert wide["precision"] == pytest.approx(8 / 9) and wide["accuracy"] == pytest.approx(0.8)
+    narrow = m.at_precision(confidence, correct, 0.95)
+    assert narrow["threshold"] == 0.7 and narrow["coverage"] == 0.4 and narrow["accuracy"] == 0.4
+    assert m.at_precision([0.5, 0.5], [True, False], 0.9)["coverage"] == 0.0  # a tie is answered whole
+
+
+@pytest.mark.parametrize("prediction, gold", [
+    ("1.1", "低于1.1"), ("里特", "斯科特·里特"), ("共有2人[1]。", "至少2人"),
+    ("北京、上海、广州", "北京市、上海市、广州市"), ("总产量67.3万吨[2]。", "约67.3万吨"),
+])
+def test_lenient_labels_forgive_wording_around_the_fact(prediction, gold):
+    assert not tm.contains_answer(prediction, gold)
+    assert tm.lenient_contains(prediction, gold)
+
+
+@pytest.mark.parametrize("prediction, gold", [
+    ("3.2", "低于1.1"), ("斯科特", "斯科特·里特"), ("5人", "至少2人"), ("北京", "北京市、上海市、广州市"),
+    ("资料中没有相关信息。", "无"), ("第五代移动通信", "5G"),
+])
+def test_lenient_labels_still_tell_another_fact(prediction, gold):
+    assert not tm.lenient_contains(prediction, gold)
+
+
+def test_lenient_accuracy():
+    mean, per = tm.lenient_accuracy(["1.1", "3.2"], [["低于1.1"], ["低于1.1"]])
+    assert per == [1.0, 0.0] and mean == 0.5
