@@ -17,6 +17,7 @@ its answer, with the bundled default model and the settings the product uses.
 from __future__ import annotations
 
 import argparse
+import ctypes
 import json
 import os
 import statistics
@@ -41,16 +42,30 @@ PASSAGES = [
 QUESTION = "青川市地铁2号线全长多少公里？总投资多少？"
 
 
+def load_cpu_library(llama_cpp: object) -> str:
+    """Load the CPU library of a build that has several (what the product does on
+    loading a model), from its package folder; the name of the one ggml chose."""
+    lib = llama_cpp.llama_cpp._lib  # type: ignore[attr-defined]
+    lib.ggml_backend_reg_count.restype = ctypes.c_size_t
+    if lib.ggml_backend_reg_count() == 0:
+        lib.ggml_backend_load_all_from_path.argtypes = [ctypes.c_char_p]
+        lib.ggml_backend_load_all_from_path(str(Path(llama_cpp.__file__).parent / "lib").encode())  # type: ignore[attr-defined]
+    maps = Path("/proc/self/maps").read_text()
+    return ", ".join(sorted({line.rsplit("libggml-cpu-", 1)[1].split(".so")[0]
+                             for line in maps.splitlines() if "libggml-cpu-" in line})) or "built in"
+
+
 def measure(model: str, threads: int, answer_tokens: int) -> dict[str, object]:
     """One build, in this process: load, prefill the prompt, write the answer."""
     sys.path.insert(1, str(REPO))
     import llama_cpp
 
-    from rag.generate.llamacpp import cpu_variant, load_cpu_backend
-    from rag.models.generation import resolve_generator_model
+    from rag.config import Settings
+    from rag.service import Service
 
-    load_cpu_backend()
-    llm = llama_cpp.Llama(model_path=resolve_generator_model(model), n_ctx=4096, n_batch=512,
+    variant = load_cpu_library(llama_cpp)
+    path = Service(Settings.load(generator_model=model)).model_files()["generator"]
+    llm = llama_cpp.Llama(model_path=path, n_ctx=4096, n_batch=512,
                           n_threads=threads, n_threads_batch=threads, verbose=False)
     text = "\n".join(f"[{i}] {p}" for i, p in enumerate(PASSAGES * 2, 1))
     messages = [{"role": "system", "content": "你是新闻助理。只根据资料用中文简短回答，句末用[编号]注明出处。"},
@@ -58,7 +73,7 @@ def measure(model: str, threads: int, answer_tokens: int) -> dict[str, object]:
     llm.create_chat_completion(messages=messages, max_tokens=answer_tokens, temperature=0.0)  # type: ignore[arg-type]
     perf = llama_cpp.llama_perf_context(llm.ctx)
     return {
-        "variant": cpu_variant() or "built in",
+        "variant": variant,
         "system_info": llama_cpp.llama_print_system_info().decode().strip(),
         "prompt_tokens": perf.n_p_eval,
         "prefill_tps": perf.n_p_eval / (perf.t_p_eval_ms / 1000),

@@ -237,9 +237,9 @@ class Service:
         """Wait until no answer is being written, or `ANSWERS_FIRST_SECONDS` at most.
 
         The model and the embedder share the machine's cores: a question asked during an
-        upload took 1.8 times as long as one alone. Ingest waits between its small
-        embedding batches instead, so a question costs the upload its own time, and a
-        stream of questions still lets the upload through."""
+        upload took 2.6 times as long as one alone. Ingest waits between its embedding
+        groups instead (`embed_group` passages, about 2 s), so a question costs the
+        upload about its own time, and a stream of questions still lets it through."""
         with self._answers_changed:
             self._answers_changed.wait_for(lambda: self._answers == 0, timeout=ANSWERS_FIRST_SECONDS)
 
@@ -553,22 +553,17 @@ class Service:
 
 
 class _AnswersFirst:
-    """An embedder for ingest that lets answers have the CPU: before each batch of
-    passages (`batch_size`, the embedder's own batch) it waits while one is written."""
+    """An embedder for ingest that lets answers have the CPU: before each group of
+    passages it embeds, it waits while an answer is being written. Groups are embedded
+    whole, as they would be otherwise: the vectors do not depend on the questions asked."""
 
     def __init__(self, embedder: Embedder, wait: Callable[[], None]) -> None:
         self._embedder = embedder
         self._wait = wait
-        self._batch = max(1, int(getattr(embedder, "batch_size", 8) or 8))
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._embedder, name)
 
     def embed_passages(self, texts: Sequence[str]) -> Any:
-        import numpy as np
-
-        parts = []
-        for i in range(0, len(texts), self._batch):
-            self._wait()
-            parts.append(self._embedder.embed_passages(texts[i : i + self._batch]))
-        return np.concatenate(parts) if parts else self._embedder.embed_passages(texts)
+        self._wait()
+        return self._embedder.embed_passages(texts)

@@ -30,7 +30,7 @@ def questions(*ids):
 def generator():
     gen = Service(Settings.load(env={})).generator
     yield gen
-    gen.shutdown()
+    getattr(gen, "shutdown", gen.close)()
 
 
 def open_archive(tmp_path_factory, name, kind, generator, paths):

@@ -32,7 +32,6 @@ class SlowGenerator:
 class StampingEmbedder(FakeEmbedder):
     def __init__(self) -> None:
         super().__init__()
-        self.batch_size = 4
         self.stamps: list[float] = []
 
     def embed_passages(self, texts):
@@ -44,7 +43,7 @@ def test_ingest_waits_while_an_answer_is_written(tmp_path, archive):
     embedder = StampingEmbedder()
     generator = SlowGenerator()
     settings = Settings.load(env={}, index_dir=tmp_path / "index", embedding_model="fake-embedder",
-                             refuse_below=0)
+                             refuse_below=0, embed_group=8)
     service = Service(settings, embedder=embedder, generator=generator)
     service.ingest([archive])
     more = tmp_path / "more"
