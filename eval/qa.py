@@ -164,12 +164,19 @@ def score(item: QAItem, answer: Answer, ranked: list[str] | None, key: Callable[
     ]
     cited = {key(c.article_id, c.text) for c in answer.citations}
     scores: dict[str, Any] = {
-        "accuracy": None, "char_f1": None, "rouge_l": None, "refused": float(answer.refused),
+        "accuracy": None, "lenient_accuracy": None, "draft_lenient_accuracy": None,
+        "char_f1": None, "rouge_l": None, "refused": float(answer.refused),
         "citation_precision": None if answer.refused else citation_precision_one(pairs),
         "citation_recall": None, "citation_holds_gold": None, "evidence_holds_gold": None,
     }
     if item.answerable:
         scores["accuracy"] = float(tm.is_correct(prediction, item.answer, item.answer_mode))
+        # Forgiving the wording around the fact (1.1 for 低于1.1); and the same of the
+        # model's draft before verification, to see what the checks keep or lose.
+        scores["lenient_accuracy"] = float(tm.is_correct_lenient(prediction, item.answer, item.answer_mode))
+        draft = tm.strip_markers(answer.draft or "")
+        scores["draft_lenient_accuracy"] = float(
+            bool(draft) and tm.is_correct_lenient(draft, item.answer, item.answer_mode))
         if scores["accuracy"]:
             # Checked apart from the product's own support check: a right answer's cited
             # passages state a gold answer string.
@@ -226,7 +233,8 @@ def summarize(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
             m: mean_defined([r["scores"][m] for r in with_retrieval]) for m in RETRIEVAL_METRICS
         }
     if any(r["answerable"] for r in scored):
-        out["answer"] = {m: mean(m) for m in ("accuracy", "char_f1", "rouge_l")}
+        out["answer"] = {m: mean(m) for m in ("accuracy", "lenient_accuracy", "draft_lenient_accuracy",
+                                              "char_f1", "rouge_l")}
     out["citation"] = {"precision": mean("citation_precision"), "recall": mean("citation_recall"),
                        "holds_gold": mean("citation_holds_gold")}
     if any(r["scores"].get("evidence_holds_gold") is not None for r in scored):

@@ -369,3 +369,22 @@ def test_a_right_answer_citing_a_passage_without_the_gold_string_is_counted_apar
     record = score(item, answer, None, lambda aid, text: aid)
     assert record["scores"]["accuracy"] == 1.0
     assert record["scores"]["citation_holds_gold"] == 0.0 and record["scores"]["evidence_holds_gold"] == 0.0
+
+
+def test_lenient_accuracy_is_reported_beside_the_strict_one_for_answer_and_draft():
+    from eval.data import QAItem
+    from eval.qa import score, summarize
+    from rag.results import Answer, AnswerSentence, Citation
+
+    item = QAItem("x2", "年均增速是多少？", ("低于1.1%",), passages=("年均增速低于1.1%。",))
+    cited = Citation(1, "a", "报道", "2025-03-01", "s", "p", "年均增速低于1.1%。", 0, 9)
+    kept = Answer(item.question, item.question, "年均增速为1.1%[1]。", False,
+                  (AnswerSentence("年均增速为1.1%。", (1,), True),), (cited,), draft="年均增速为1.1%[1]。")
+    lost = Answer(item.question, item.question, "资料中没有相关信息。", True, (), (cited,),
+                  draft="年均增速为1.1%[1]。")
+    records = [score(item, a, None, lambda aid, text: aid) for a in (kept, lost)]
+    assert [r["scores"]["accuracy"] for r in records] == [0.0, 0.0]
+    assert [r["scores"]["lenient_accuracy"] for r in records] == [1.0, 0.0]
+    assert [r["scores"]["draft_lenient_accuracy"] for r in records] == [1.0, 1.0]  # the check lost one
+    answer = summarize(records)["answer"]
+    assert answer["lenient_accuracy"] == 0.5 and answer["draft_lenient_accuracy"] == 1.0
