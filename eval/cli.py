@@ -36,7 +36,7 @@ MakeService = Callable[[Settings], Any]
 RESULT_SETTINGS = ("embedding_model", "chunk_size", "chunk_overlap", "candidates", "rrf_k",
                    "max_per_article")
 ANSWER_SETTINGS = ("generator", "generator_model", "answer_k", "refuse_below",
-                   "max_answer_tokens", "n_ctx")
+                   "max_answer_tokens", "n_ctx", "answer_confidence")
 
 
 def _default_service(settings: Settings) -> Any:
@@ -192,7 +192,8 @@ def run_qa(args: argparse.Namespace, make_service: MakeService = _default_servic
     selection = sample(items, args.limit, args.seed)
     out = Path(args.out)
     index_dir = Path(args.index) if args.index else out / "pool-index"
-    settings = _settings(args, index_dir=index_dir, generator=args.generator)
+    settings = _settings(args, index_dir=index_dir, generator=args.generator,
+                         answer_confidence=True if getattr(args, "confidence", False) else None)
     extra: dict[str, Any] = {"index": str(index_dir.resolve())} if mode == "index" else {}
     if replay:
         extra["replay"] = str(Path(replay).resolve())
@@ -310,6 +311,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "reading: each question sees only its own passages")
     p.add_argument("--index", metavar="DIR", help="ask an existing index instead")
     p.add_argument("--generator", choices=GENERATORS, help="answer backend (default: settings)")
+    p.add_argument("--confidence", action="store_true",
+                   help="ask the model after each draft whether the passages answer the question, "
+                        "and report selective answering (risk-coverage, AURC) on its probability")
     p.add_argument("--replay", metavar="RUN_DIR", type=Path,
                    help="no model: re-check the drafts a reading run recorded in RUN_DIR "
                         "with today's verification (same --data, --limit, --seed)")

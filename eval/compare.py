@@ -2,7 +2,7 @@
 
 A metric regresses when it moves the wrong way by more than a tolerance: by more than
 `tolerance` (absolute) for scores and rates, by more than `latency_tolerance` (relative)
-for latencies (and by at least 5 ms). Counts are shown, never flagged.
+for latencies (and by at least 5 ms). Counts and chosen thresholds are shown, never flagged.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from typing import Any
 
 from .data import DataError
 
-SECTIONS = ("retrieval", "answer", "citation", "evidence", "refusal", "summary", "latency_s")
-LOWER_IS_BETTER = {"false_refusal_rate"}
+SECTIONS = ("retrieval", "answer", "citation", "evidence", "refusal", "selective", "summary", "latency_s")
+LOWER_IS_BETTER = {"false_refusal_rate", "aurc"}
 LATENCY_FLOOR_S = 0.005
 CONFIG_KEYS = ("generator", "generator_model", "embedding_model", "chunk_size", "answer_k",
                "refuse_below", "limit", "seed", "threads", "commit")
@@ -59,8 +59,8 @@ def flatten(summary: dict[str, Any]) -> dict[str, float]:
 
 def _judge(metric: str, a: float, b: float, tolerance: float, latency_tolerance: float) -> str:
     leaf = metric.rsplit(".", 1)[-1]
-    if leaf.startswith("n_"):
-        return "count"
+    if leaf.startswith(("n_", "threshold_")):
+        return "count"  # a count or a chosen threshold: shown, neither better nor worse
     if metric.startswith("latency_s.") or leaf.startswith("latency_"):
         if a <= 0 or abs(b - a) < LATENCY_FLOOR_S:
             return ""  # a few milliseconds either way is noise, not a change

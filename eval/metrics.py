@@ -168,3 +168,27 @@ def at_precision(
             best = {"threshold": threshold, "coverage": coverage, "precision": 1 - risk,
                     "accuracy": (1 - risk) * k / n}
     return best
+
+
+def auroc(scores: Sequence[float], labels: Sequence[bool]) -> float | None:
+    """Area under the ROC curve: the chance that a random positive scores above a random
+    negative (ties count half); None without both kinds."""
+    pos = [s for s, y in zip(scores, labels, strict=True) if y]
+    neg = [s for s, y in zip(scores, labels, strict=True) if not y]
+    if not pos or not neg:
+        return None
+    wins = sum((p > n) + 0.5 * (p == n) for p in pos for n in neg)
+    return wins / (len(pos) * len(neg))
+
+
+def selective(confidence: Sequence[float | None], correct: Sequence[bool]) -> dict[str, float | None]:
+    """Selective answering in one table: AURC, the confidence's AUROC, and the threshold,
+    coverage and accuracy at 90 % and 95 % precision. Items without a confidence rank last."""
+    scores = [-1.0 if c is None else float(c) for c in confidence]
+    out: dict[str, float | None] = {"aurc": aurc(scores, correct), "auroc": auroc(scores, correct)}
+    for target in (90, 95):
+        best = at_precision(scores, correct, target / 100)
+        out[f"threshold_at_{target}"] = None if math.isinf(best["threshold"]) else best["threshold"]
+        out[f"coverage_at_{target}"] = best["coverage"]
+        out[f"accuracy_at_{target}"] = best["accuracy"]
+    return out

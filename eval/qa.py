@@ -23,7 +23,7 @@ from rag.service import Service
 
 from . import textmetrics as tm
 from .data import DataError, QAItem
-from .metrics import citation_precision_one, latency, mean_defined, refusal_rates
+from .metrics import citation_precision_one, latency, mean_defined, refusal_rates, selective
 from .records import ITEMS, parse_items
 from .retrieval import METRICS as RETRIEVAL_METRICS
 from .retrieval import passage_key, rank_scores
@@ -195,7 +195,7 @@ def score(item: QAItem, answer: Answer, ranked: list[str] | None, key: Callable[
         "id": item.id, "question": item.question, "answerable": item.answerable,
         "answer_mode": item.answer_mode, "gold": list(item.answer),
         "gold_passages": sorted(gold_keys), "prediction": prediction, "answer": answer.answer,
-        "refused": answer.refused, "draft": answer.draft,
+        "refused": answer.refused, "draft": answer.draft, "confidence": answer.confidence,
         "sentences": [
             {"text": s.text, "citations": list(s.citations), "supported": s.supported}
             for s in answer.sentences
@@ -240,6 +240,14 @@ def summarize(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
     if any(r["scores"].get("evidence_holds_gold") is not None for r in scored):
         out["evidence"] = {"holds_gold": mean("evidence_holds_gold")}
     out["refusal"] = refusal_rates([r["refused"] for r in scored], [r["answerable"] for r in scored])
+    if any(r.get("confidence") is not None for r in scored):
+        # Selective answering over the model's drafts: would keeping the drafts the model
+        # is most confident the passages answer give right answers? (An unanswerable
+        # question's draft is never right.)
+        out["selective"] = selective(
+            [r.get("confidence") for r in scored],
+            [bool(r["answerable"] and r["scores"].get("draft_lenient_accuracy")) for r in scored],
+        )
     out["latency_s"] = latency([r["timings"]["total_s"] for r in scored if "total_s" in r["timings"]])
     out["latency_stages_s"] = {
         stage: latency([r["timings"][stage] for r in scored if stage in r["timings"]])

@@ -118,6 +118,9 @@ class Answer:
     until: str | None = None
     timings: dict[str, float] = field(default_factory=dict)
     evidence: tuple[Evidence, ...] = ()  # shown before the answer; empty on a refusal before generation
+    # The model's probability that the passages answer the question (`answerability`
+    # prompt), when asked for (setting answer_confidence); None otherwise.
+    confidence: float | None = None
 
 
 def answer_to_json(answer: Answer) -> dict[str, object]:

@@ -376,6 +376,7 @@ class Service:
                 history=history, as_of=day, min_score=s.refuse_below,
                 max_tokens=s.max_answer_tokens, on_token=on_token, on_evidence=on_evidence,
                 evidence_budget=s.evidence_chars, prompt_chars=s.prompt_chars,
+                confidence=s.answer_confidence,
             )
 
     def evidence(self, question: str, *, search: Search | None = None) -> tuple[Evidence, ...]:

@@ -374,3 +374,34 @@ def test_how_much_money_needs_an_amount():
     rows = [("地铁票价", "2025-12-28", "地铁2号线起步票价为2元，可乘坐6公里。")]
     answer = ask("地铁2号线起步票价是多少钱？", search_returning(make_hits(rows)), ExtractiveGenerator())
     assert not answer.refused and "2元" in answer.answer
+
+
+class ProbingGenerator(ScriptedGenerator):
+    """Scripted replies, and a fixed probability that the passages answer."""
+
+    def __init__(self, *replies, yes=0.8):
+        super().__init__(*replies)
+        self.yes = yes
+        self.probes = []
+
+    def choice_probabilities(self, messages, choices):
+        self.probes.append((messages, tuple(choices)))
+        return [self.yes, 1 - self.yes]
+
+
+def test_confidence_is_the_models_yes_to_the_answer_prompt_plus_one_question():
+    gen = ProbingGenerator("柳林县共有27座煤矿。[1]", "资料中没有相关信息。", yes=0.73)
+    answer = ask("柳林县有多少座煤矿？", search_returning(make_hits()), gen, confidence=True)
+    assert answer.confidence == 0.73 and not answer.refused
+    (probe, choices), = gen.probes
+    asked = gen.prompts[0]
+    # The same prompt, its last message extended: the model's cache holds all but the line.
+    assert [m.content for m in probe[:-1]] == [m.content for m in asked[:-1]]
+    assert probe[-1].content == asked[-1].content + prompts.ANSWERABLE_SUFFIX and choices == ("是", "否")
+    refused = ask("岔沟村有多少户？", search_returning(make_hits()), gen, confidence=True)
+    assert refused.refused and refused.confidence == 0.73  # a refusal has one too
+    # Not asked for, or a backend that cannot say: no probe, no confidence.
+    assert ask("柳林县有多少座煤矿？", search_returning(make_hits()),
+               ProbingGenerator("柳林县共有27座煤矿。[1]")).confidence is None
+    assert ask("柳林县有多少座煤矿？", search_returning(make_hits()),
+               ScriptedGenerator("柳林县共有27座煤矿。[1]"), confidence=True).confidence is None

@@ -223,3 +223,12 @@ def test_lenient_labels_still_tell_another_fact(prediction, gold):
 def test_lenient_accuracy():
     mean, per = tm.lenient_accuracy(["1.1", "3.2"], [["低于1.1"], ["低于1.1"]])
     assert per == [1.0, 0.0] and mean == 0.5
+
+
+def test_auroc_and_the_selective_table():
+    assert m.auroc([0.9, 0.8, 0.3, 0.1], [True, True, False, False]) == 1.0
+    assert m.auroc([0.1, 0.9], [True, False]) == 0.0
+    assert m.auroc([0.5, 0.5], [True, False]) == 0.5 and m.auroc([0.5], [True]) is None
+    table = m.selective([0.9, None, 0.8, 0.2], [True, False, True, False])
+    assert table["aurc"] == pytest.approx((0 + 0 + 1 / 3 + 0.5) / 4) and table["auroc"] == 1.0
+    assert table["coverage_at_90"] == 0.5 and table["accuracy_at_90"] == 0.5 and table["threshold_at_90"] == 0.8

@@ -62,3 +62,16 @@ def test_the_worker_killed_mid_answer_costs_that_answer_only(qwen, sig):
     assert "重新启动" in str(info.value)
     answer = qwen.generate(LONG, max_tokens=32)  # the next question, from a new worker
     assert "26.8" in answer and qwen.pid not in (None, pid) and qwen.failed is None
+
+
+def test_the_model_says_how_likely_the_passages_answer(qwen):
+    def yes(question):
+        messages = [LONG[0], Message("user", LONG[1].content.rsplit("问题：", 1)[0] + "问题：" + question
+                                     + "\n\n资料里有没有直接回答这个问题的内容？只回答“是”或“否”。")]
+        p_yes, p_no = qwen.choice_probabilities(messages, ["是", "否"])
+        assert p_yes + p_no == pytest.approx(1.0)
+        return p_yes
+
+    answered, unanswered = yes("青川市地铁2号线全长多少公里？"), yes("青川市地铁5号线的总投资是多少？")
+    print(f"\nP(是): answered {answered:.3f}, not in the passages {unanswered:.3f}")
+    assert answered > 0.5 > unanswered

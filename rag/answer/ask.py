@@ -8,6 +8,7 @@ model cited the wrong one). An answer with no surviving sentence is a refusal.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import re
 import time
@@ -365,13 +366,16 @@ def ask(
     on_evidence: OnEvidence | None = None,
     evidence_budget: int = DEFAULT_BUDGET,
     prompt_chars: int = 0,
+    confidence: bool = False,
 ) -> Answer:
     """Answer `question` from the archive; see the module docstring for the guarantees.
 
     `search(query, since, until)` returns ranked hits; `min_score` is the dense cosine
     the best hit must reach, below which the archive is taken not to cover the question.
     `on_evidence` receives the selected evidence sentences (see `evidence`) before the
-    model is asked, `on_token` the model's draft as it is written.
+    model is asked, `on_token` the model's draft as it is written. With `confidence`,
+    a generator that can say how likely its reply starts with a word is asked, after
+    the draft, whether the passages answer the question (`Answer.confidence`).
     """
     started = time.perf_counter()
     timings: dict[str, float] = {}
@@ -408,8 +412,15 @@ def ask(
         if on_token:
             on_token(delta)
     draft = "".join(parts).strip()
+    score: float | None = None
+    probability = getattr(generator, "choice_probabilities", None) if confidence else None
+    if probability is not None:
+        asked = time.perf_counter()
+        probe = [Message(r, c) for r, c in prompts.answerable_messages([(m.role, m.content) for m in messages])]
+        score = probability(probe, prompts.ANSWERABLE_CHOICES)[0]
+        timings["confidence_s"] = time.perf_counter() - asked
     if not draft or is_refusal(draft):
-        return refuse(draft)
+        return _with_confidence(refuse(draft), score)
 
     verified = cite.verify(draft, [_verification_text(h) for h in hits], given=standalone)
     sentences: tuple[AnswerSentence, ...] = ()
@@ -442,7 +453,7 @@ def ask(
             final = [title]
             sentences = (AnswerSentence(title.text, title.citations, True, True),)
     if not final:
-        return refuse(draft)
+        return _with_confidence(refuse(draft), score)
     newer = newer_report(standalone, [(s.text, s.citations) for s in final], hits)
     if newer is not None:  # the model took an older report's figure: lead with the newest
         sentence, n, replaced = newer
@@ -459,5 +470,9 @@ def ask(
     return Answer(
         question, standalone, text, False, sentences,
         tuple(Citation.of(n, hits[n - 1]) for n in cited), draft, since, until, timings,
-        evidence,
+        evidence, score,
     )
+
+
+def _with_confidence(answer: Answer, score: float | None) -> Answer:
+    return answer if score is None else dataclasses.replace(answer, confidence=score)

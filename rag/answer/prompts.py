@@ -26,6 +26,10 @@ ANSWER_SYSTEM = (
 
 ANSWER_USER = "<passages>\n{passages}\n</passages>\n\n问题：{question}"
 
+# Asked after the answer prompt's own text, so the model's cache holds all but this line.
+ANSWERABLE_SUFFIX = "\n\n资料里有没有直接回答这个问题的内容？只回答“是”或“否”。"
+ANSWERABLE_CHOICES = ("是", "否")
+
 REWRITE_SYSTEM = (
     "你负责把对话中的追问改写成一个独立、完整的问题，补全其中的代词和省略的主语。"
     "只输出改写后的问题本身，不要回答，不要解释。"
@@ -80,6 +84,12 @@ def answer_messages(
     shown = format_evidence(evidence) if evidence is not None else format_passages(hits)
     user = ANSWER_USER.format(passages=shown, question=question)
     return [("system", ANSWER_SYSTEM), ("user", user)]
+
+
+def answerable_messages(messages: Sequence[tuple[Role, str]]) -> list[tuple[Role, str]]:
+    """The answer prompt with the yes/no question whether its passages answer it."""
+    *head, (role, user) = messages
+    return [*head, (role, user + ANSWERABLE_SUFFIX)]
 
 
 def rewrite_messages(question: str, history: Sequence[tuple[str, str]]) -> list[tuple[Role, str]]:

@@ -218,6 +218,47 @@ class LlamaCppGenerator:
             except (ValueError, RuntimeError) as exc:
                 raise GenerationError(f"{self.name}: generation failed: {exc}") from exc
 
+    def choice_probabilities(self, messages: Sequence[Message], choices: Sequence[str]) -> list[float]:
+        """The probability that the model's reply starts with each of `choices` (each
+        one token, e.g. 是 and 否), renormalized over them.
+
+        One decoding step: a prompt that shares its start with the last one (the answer
+        prompt with a question appended) costs only its new tokens. Read from the step's
+        logits, so the model need not keep logits for every token (llama.cpp's logprobs).
+        """
+        import numpy as np
+        from llama_cpp import LogitsProcessorList
+
+        check_request(messages, 1, 0.0)
+        llm = self._load()
+        dicts = self._dicts(messages)
+        check_context(self.name, len(self._prompt_tokens(llm, dicts)), 1, self.n_ctx)
+        ids = []
+        for choice in choices:
+            tokens = llm.tokenize(choice.encode("utf-8"), add_bos=False, special=False)
+            if len(tokens) != 1:
+                raise ValueError(f"choice {choice!r} is {len(tokens)} tokens for {self.name}, not one")
+            ids.append(tokens[0])
+        seen: list[Any] = []
+
+        def grab(_input_ids: Any, scores: Any) -> Any:
+            if not seen:
+                seen.append(np.array(scores, dtype=np.float64, copy=True))
+            return scores
+
+        with self._busy.hold():
+            try:
+                llm.create_chat_completion(
+                    messages=dicts,  # type: ignore[arg-type]
+                    max_tokens=1, temperature=0.0, seed=self.seed,
+                    logits_processor=LogitsProcessorList([grab]),
+                )
+            except (ValueError, RuntimeError) as exc:
+                raise GenerationError(f"{self.name}: generation failed: {exc}") from exc
+        logits = seen[0][ids]
+        weights = np.exp(logits - logits.max())
+        return [float(w) for w in weights / weights.sum()]
+
     def _prepare(
         self, messages: Sequence[Message], max_tokens: int, temperature: float
     ) -> tuple[Llama, list[dict[str, str]]]:

@@ -47,7 +47,7 @@ log = logging.getLogger(__name__)
 
 # Calls the worker answers with one value (the backend's own methods).
 CALLS = frozenset({"warm_up", "generate", "count_tokens", "count_prompt_tokens", "context_size",
-                   "system_info"})
+                   "system_info", "choice_probabilities"})
 # How long a worker may take to start Python and import its backend (not to load a model).
 START_SECONDS = 120.0
 # How long a cancelled stream may take to stop before the worker is restarted.
@@ -352,6 +352,10 @@ class SupervisedGenerator:
     def count_prompt_tokens(self, messages: Sequence[Message]) -> int:
         """Tokens of the full chat prompt, template included, exactly as it is sent."""
         return int(self._call("count_prompt_tokens", list(messages)))
+
+    def choice_probabilities(self, messages: Sequence[Message], choices: Sequence[str]) -> list[float]:
+        """The probability that the reply starts with each of `choices` (see the backend's)."""
+        return [float(p) for p in self._call("choice_probabilities", list(messages), list(choices))]
 
     def _call(self, op: str, *args: Any, **kwargs: Any) -> Any:
         with self._busy.hold():
