@@ -28,7 +28,7 @@ from .records import ITEMS, parse_items
 from .retrieval import METRICS as RETRIEVAL_METRICS
 from .retrieval import passage_key, rank_scores
 
-STAGES = ("retrieve_s", "evidence_s", "first_token_s", "total_s")
+STAGES = ("retrieve_s", "evidence_s", "first_token_s", "confidence_s", "total_s")
 Asked = tuple[Answer, list[str] | None]  # the answer, and ranked passage keys if retrieved
 
 
