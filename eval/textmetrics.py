@@ -23,7 +23,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from rag.text.normalize import normalize
@@ -126,39 +126,35 @@ def lenient_contains(prediction: str, gold: str) -> bool:
 
 def is_correct_lenient(prediction: str, gold: Sequence[str], mode: str = "any") -> bool:
     """`is_correct` with `lenient_contains`: any (or all) gold facts stated."""
-    if not gold:
-        return False
-    hits = [lenient_contains(prediction, g) for g in gold]
-    return all(hits) if mode == "all" else any(hits)
+    return is_correct(prediction, gold, mode, match=lenient_contains)
 
 
 def lenient_accuracy(
     predictions: Sequence[str], golds: Sequence[Sequence[str]], modes: Sequence[str] | None = None
 ) -> tuple[float, list[float]]:
     """Share of predictions that state their gold facts, by `lenient_contains`."""
-    modes = modes or ["any"] * len(predictions)
-    per = [
-        1.0 if is_correct_lenient(p, g, m) else 0.0
-        for p, g, m in zip(predictions, golds, modes, strict=True)
-    ]
-    return _mean(per), per
+    return answer_accuracy(predictions, golds, modes, match=lenient_contains)
 
 
-def is_correct(prediction: str, gold: Sequence[str], mode: str = "any") -> bool:
+def is_correct(
+    prediction: str, gold: Sequence[str], mode: str = "any",
+    match: Callable[[str, str], bool] = contains_answer,
+) -> bool:
     """RGB accuracy of one prediction: it contains any (mode "any") or all of `gold`."""
     if not gold:
         return False
-    hits = [contains_answer(prediction, g) for g in gold]
+    hits = [match(prediction, g) for g in gold]
     return all(hits) if mode == "all" else any(hits)
 
 
 def answer_accuracy(
-    predictions: Sequence[str], golds: Sequence[Sequence[str]], modes: Sequence[str] | None = None
+    predictions: Sequence[str], golds: Sequence[Sequence[str]], modes: Sequence[str] | None = None,
+    match: Callable[[str, str], bool] = contains_answer,
 ) -> tuple[float, list[float]]:
     """Share of predictions that contain their gold strings (any / all per item)."""
     modes = modes or ["any"] * len(predictions)
     per = [
-        1.0 if is_correct(p, g, m) else 0.0
+        1.0 if is_correct(p, g, m, match) else 0.0
         for p, g, m in zip(predictions, golds, modes, strict=True)
     ]
     return _mean(per), per
