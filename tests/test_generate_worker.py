@@ -73,13 +73,15 @@ def test_a_crash_mid_answer_costs_that_answer_and_the_next_is_answered(gen):
 
 def test_killed_from_outside_the_message_names_the_signal():
     gen = supervised(delay=0.5)
-    gen.warm_up()
-    stream = gen.stream(ask("普通问题"), max_tokens=16)
-    os.kill(gen.pid, signal.SIGKILL)
-    with pytest.raises(ModelCrashedError, match="SIGKILL"):
-        list(stream)
-    assert gen.generate(ask("再问一次"), max_tokens=16).startswith("答：")
-    gen.shutdown()
+    try:
+        gen.warm_up()
+        stream = gen.stream(ask("普通问题"), max_tokens=16)
+        os.kill(gen.pid, signal.SIGKILL)
+        with pytest.raises(ModelCrashedError, match="SIGKILL"):
+            list(stream)
+        assert gen.generate(ask("再问一次"), max_tokens=16).startswith("答：")
+    finally:
+        gen.shutdown()
 
 
 def test_three_crashes_within_a_minute_give_the_model_up(gen, caplog):

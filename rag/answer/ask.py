@@ -8,7 +8,6 @@ model cited the wrong one). An answer with no surviving sentence is a refusal.
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import re
 import time
@@ -386,12 +385,13 @@ def ask(
     timings["retrieve_s"] = time.perf_counter() - started
 
     evidence: tuple[Evidence, ...] = ()
+    score: float | None = None  # the model's P(是) that the passages answer, if asked
 
     def refuse(draft: str = "") -> Answer:
         timings["total_s"] = time.perf_counter() - started
         closest = tuple(Citation.of(n, h) for n, h in enumerate(hits[:3], start=1))
         return Answer(question, standalone, REFUSAL, True, (), closest, draft,
-                      since, until, timings, evidence)
+                      since, until, timings, evidence, score)
 
     if not covers(hits, min_score):
         return refuse()
@@ -412,7 +412,6 @@ def ask(
         if on_token:
             on_token(delta)
     draft = "".join(parts).strip()
-    score: float | None = None
     probability = getattr(generator, "choice_probabilities", None) if confidence else None
     if probability is not None:
         asked = time.perf_counter()
@@ -420,7 +419,7 @@ def ask(
         score = probability(probe, prompts.ANSWERABLE_CHOICES)[0]
         timings["confidence_s"] = time.perf_counter() - asked
     if not draft or is_refusal(draft):
-        return _with_confidence(refuse(draft), score)
+        return refuse(draft)
 
     verified = cite.verify(draft, [_verification_text(h) for h in hits], given=standalone)
     sentences: tuple[AnswerSentence, ...] = ()
@@ -453,7 +452,7 @@ def ask(
             final = [title]
             sentences = (AnswerSentence(title.text, title.citations, True, True),)
     if not final:
-        return _with_confidence(refuse(draft), score)
+        return refuse(draft)
     newer = newer_report(standalone, [(s.text, s.citations) for s in final], hits)
     if newer is not None:  # the model took an older report's figure: lead with the newest
         sentence, n, replaced = newer
@@ -473,6 +472,3 @@ def ask(
         evidence, score,
     )
 
-
-def _with_confidence(answer: Answer, score: float | None) -> Answer:
-    return answer if score is None else dataclasses.replace(answer, confidence=score)

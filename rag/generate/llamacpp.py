@@ -229,10 +229,7 @@ class LlamaCppGenerator:
         import numpy as np
         from llama_cpp import LogitsProcessorList
 
-        check_request(messages, 1, 0.0)
-        llm = self._load()
-        dicts = self._dicts(messages)
-        check_context(self.name, len(self._prompt_tokens(llm, dicts)), 1, self.n_ctx)
+        llm, dicts = self._prepare(messages, 1, 0.0)
         ids = []
         for choice in choices:
             tokens = llm.tokenize(choice.encode("utf-8"), add_bos=False, special=False)

@@ -40,13 +40,13 @@ from multiprocessing.connection import Connection, wait
 from typing import Any
 
 from rag.errors import GenerationError, ModelCrashedError, ModelUnavailableError, RagError
-from rag.generate.base import Message, OneAtATime, check_request
+from rag.generate.base import JoinedGenerate, Message, OneAtATime, check_request
 from rag.generate.local import local_generator
 
 log = logging.getLogger(__name__)
 
 # Calls the worker answers with one value (the backend's own methods).
-CALLS = frozenset({"warm_up", "generate", "count_tokens", "count_prompt_tokens", "context_size",
+CALLS = frozenset({"warm_up", "count_tokens", "count_prompt_tokens", "context_size",
                    "system_info", "choice_probabilities"})
 # How long a worker may take to start Python and import its backend (not to load a model).
 START_SECONDS = 120.0
@@ -143,13 +143,14 @@ def _likely_cause(signal_name: str | None) -> str:
     return "the model's backend exited"
 
 
-class SupervisedGenerator:
+class SupervisedGenerator(JoinedGenerate):
     """A local generator backend (`llama.cpp`, `transformers`) run in a worker process.
 
     `local` is the backend as it would run in this process (built from `backend` and
     `options` when not given): it is only asked its name and context size here, and built
     again inside the worker.
-    Calls have the `Generator` protocol's meaning and errors; one is served at a time.
+    Calls have the `Generator` protocol's meaning and errors; one is served at a time;
+    `generate` is the joined `stream`.
     """
 
     def __init__(
@@ -169,7 +170,6 @@ class SupervisedGenerator:
         self.n_ctx: int | None = getattr(local, "n_ctx", None)
         self.max_crashes = max_crashes
         self.crash_window = crash_window
-        self.load_seconds: float | None = None
         self.system_info = ""  # what the worker's backend says of this CPU (llama.cpp)
         self.failed: str | None = None  # why the model was given up, once it is
         self.starts = 0  # worker processes started, the first one included
@@ -200,7 +200,7 @@ class SupervisedGenerator:
             if not closed:
                 self._proc, self._conn, self._loaded = proc, parent, False
         if closed:  # shut down while this one started
-            self._kill(proc)
+            proc.kill()
             raise GenerationError(f"{self.name}: the generator is closed")
         self._send(proc, parent, proc.init, what="starting")
         kind, info = self._receive(proc, parent, timeout=START_SECONDS, what="starting")
@@ -224,13 +224,11 @@ class SupervisedGenerator:
         if proc is None or conn is None:
             proc, conn = self._start()
         if not self._loaded:
-            started = time.perf_counter()
             self._send(proc, conn, ("warm_up", (), {}), what="loading the model")
             self._answer(proc, conn, what="loading the model")
             self._send(proc, conn, ("system_info", (), {}), what="loading the model")
             self.system_info = str(self._answer(proc, conn, what="loading the model") or "")
             self._loaded = True
-            self.load_seconds = time.perf_counter() - started
             if self.system_info:
                 log.info("model worker system info: %s", self.system_info)
         return proc, conn
@@ -261,7 +259,7 @@ class SupervisedGenerator:
             if ready or not proc.is_alive():
                 raise self._crashed(proc, what)
             if deadline is not None and time.monotonic() >= deadline:
-                self._kill(proc)
+                proc.kill()
                 raise self._crashed(proc, what)
 
     def _answer(self, proc: Any, conn: Connection, *, what: str = "answering") -> Any:
@@ -328,10 +326,6 @@ class SupervisedGenerator:
                         log.error("the model (%s) could not be restarted: %s", self.name, exc)
                     return
 
-    @staticmethod
-    def _kill(proc: Any) -> None:
-        proc.kill()
-
     # ------------------------------------------------------------------ the protocol
     def warm_up(self) -> None:
         """Start the worker and load the model now rather than on the first call."""
@@ -362,19 +356,6 @@ class SupervisedGenerator:
             proc, conn = self._worker()
             self._send(proc, conn, (op, args, kwargs), what="answering")
             return self._answer(proc, conn)
-
-    def generate(
-        self,
-        messages: Sequence[Message],
-        *,
-        max_tokens: int,
-        temperature: float = 0.0,
-        stop: Sequence[str] | None = None,
-    ) -> str:
-        """The model's answer to `messages`, at most `max_tokens` tokens."""
-        check_request(messages, max_tokens, temperature)
-        return str(self._call("generate", list(messages), max_tokens=max_tokens,
-                              temperature=temperature, stop=list(stop or [])))
 
     def stream(
         self,
@@ -444,7 +425,7 @@ class SupervisedGenerator:
             proc.join(timeout=5)
         except OSError:
             pass
-        self._kill(proc)
+        proc.kill()
 
     def shutdown(self) -> None:
         """Stop the worker for good: no restart follows."""
@@ -516,18 +497,22 @@ def serve_requests(conn: Connection, model: Any) -> None:
                 if _stream(conn, model, args, kwargs) == "close":
                     return
             elif op in CALLS:
-                method = getattr(model, op, None)
-                if op == "system_info":
-                    value = method() if callable(method) else ""
-                elif op == "context_size":
-                    value = model.context_size
-                else:
-                    value = method(*args, **kwargs) if callable(method) else None
-                conn.send(("ok", value))
+                conn.send(("ok", _answer_call(model, op, args, kwargs)))
             else:
                 conn.send(("error", _describe(GenerationError(f"unknown request {op!r}"))))
         except (RagError, ValueError, TypeError) as exc:
             conn.send(("error", _describe(exc)))
+
+
+def _answer_call(model: Any, op: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """The backend's method `op` called, or its property `op` read. Only `system_info`
+    may be missing (a backend that says nothing of the CPU)."""
+    if not hasattr(model, op):
+        if op == "system_info":
+            return ""
+        raise GenerationError(f"{getattr(model, 'name', 'the model')} cannot {op}")
+    value = getattr(model, op)
+    return value(*args, **kwargs) if callable(value) else value
 
 
 def _stream(conn: Connection, model: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
