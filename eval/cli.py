@@ -28,7 +28,7 @@ from rag.errors import GenerationError, RagError
 
 from . import compare as cmp
 from . import qa, report, retrieval, summaries
-from .data import BriefItem, DataError, Item, QAItem, SummaryItem, load_many, sample
+from .data import BriefItem, DataError, Item, QAItem, SummaryItem, excluding, load_many, negative, sample
 from .records import ItemLog, reset_dir
 
 MakeService = Callable[[Settings], Any]
@@ -189,7 +189,12 @@ def run_qa(args: argparse.Namespace, make_service: MakeService = _default_servic
     drafts = qa.recorded_drafts(replay) if replay else None
     mode = "index" if args.index else args.mode or "corpus"
     items = [it for it in load_many(args.data, ("qa",)) if isinstance(it, QAItem)]
-    selection = sample(items, args.limit, args.seed)
+    pool = excluding(items, args.exclude_sample, args.seed) if args.exclude_sample else items
+    selection = sample(pool, args.limit, args.seed)
+    if args.negatives:
+        if mode != "reading":
+            raise DataError("--negatives replaces each item's passages: use it with --mode reading")
+        selection = [negative(it, pool) for it in selection if it.answerable and it.passages]
     out = Path(args.out)
     index_dir = Path(args.index) if args.index else out / "pool-index"
     settings = _settings(args, index_dir=index_dir, generator=args.generator,
@@ -197,6 +202,10 @@ def run_qa(args: argparse.Namespace, make_service: MakeService = _default_servic
     extra: dict[str, Any] = {"index": str(index_dir.resolve())} if mode == "index" else {}
     if replay:
         extra["replay"] = str(Path(replay).resolve())
+    if args.exclude_sample:
+        extra["exclude_sample"] = args.exclude_sample
+    if args.negatives:
+        extra["negatives"] = True
     identity = _identity(args, "qa", mode, settings, RESULT_SETTINGS + ANSWER_SETTINGS, **extra)
     log = ItemLog(out, identity, fresh=args.fresh)
     if args.fresh and mode == "corpus":
@@ -314,6 +323,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--confidence", action="store_true",
                    help="ask the model after each draft whether the passages answer the question, "
                         "and report selective answering (risk-coverage, AURC) on its probability")
+    p.add_argument("--exclude-sample", type=int, default=0, metavar="N",
+                   help="leave out the N items that --limit N with this --seed scores "
+                        "(to collect drafts for fitting the answer gate on other items)")
+    p.add_argument("--negatives", action="store_true",
+                   help="make each answerable item unanswerable: its passages are replaced by "
+                        "the closest other item's passage without its answer (reading mode)")
     p.add_argument("--replay", metavar="RUN_DIR", type=Path,
                    help="no model: re-check the drafts a reading run recorded in RUN_DIR "
                         "with today's verification (same --data, --limit, --seed)")

@@ -12,6 +12,7 @@ Three kinds of item, one a line (see DESIGN.md, "Evaluation data"):
 
 from __future__ import annotations
 
+import functools
 import json
 import random
 import re
@@ -259,3 +260,38 @@ def sample(items: list[T], limit: int | None, seed: int = 0) -> list[T]:
         return items
     keep = set(random.Random(seed).sample(range(len(items)), limit))
     return [it for i, it in enumerate(items) if i in keep]
+
+
+def excluding(items: list[T], held_out: int, seed: int = 0) -> list[T]:
+    """`items` without the `held_out` ones that `sample(items, held_out, seed)` scores: a
+    pool to fit on that an evaluation with `--limit held_out` never sees."""
+    kept = {id(it) for it in sample(items, held_out, seed)} if held_out else set()
+    return [it for it in items if id(it) not in kept]
+
+
+@functools.lru_cache(maxsize=None)
+def _bigrams(text: str) -> frozenset[str]:
+    chars = [ch for ch in text if ch.isalnum()]
+    return frozenset(a + b for a, b in zip(chars, chars[1:], strict=False))
+
+
+def negative(item: QAItem, others: Sequence[QAItem]) -> QAItem:
+    """`item` made unanswerable the way RGB builds its noise-only cases: its passages are
+    replaced by the passage of `others` closest to its question (most shared character
+    bigrams) that holds none of its answers, with that passage's title and date."""
+    wanted = _bigrams(item.question)
+    own = set(item.passages)
+    best: tuple[int, QAItem, str] | None = None
+    for other in others:
+        for passage in other.passages:
+            if passage in own or any(a and a in passage for a in item.answer):
+                continue
+            overlap = len(wanted & _bigrams(passage))
+            if best is None or overlap > best[0]:
+                best = (overlap, other, passage)
+    if best is None:
+        raise DataError(f"item {item.id}: no other passage to build a negative from")
+    _, other, passage = best
+    meta = {k: v for k, v in other.meta.items() if k in ("title", "published", "date")}
+    meta["negative_of"] = item.id
+    return QAItem(f"{item.id}~noise", item.question, (), item.answer_mode, (passage,), False, meta)
