@@ -28,7 +28,17 @@ from rag.errors import GenerationError, RagError
 
 from . import compare as cmp
 from . import qa, report, retrieval, summaries
-from .data import BriefItem, DataError, Item, QAItem, SummaryItem, excluding, load_many, negative, sample
+from .data import (
+    BriefItem,
+    DataError,
+    Item,
+    QAItem,
+    SummaryItem,
+    excluding,
+    load_many,
+    negative,
+    sample,
+)
 from .records import ItemLog, reset_dir
 
 MakeService = Callable[[Settings], Any]
@@ -36,7 +46,7 @@ MakeService = Callable[[Settings], Any]
 RESULT_SETTINGS = ("embedding_model", "chunk_size", "chunk_overlap", "candidates", "rrf_k",
                    "max_per_article")
 ANSWER_SETTINGS = ("generator", "generator_model", "answer_k", "refuse_below",
-                   "max_answer_tokens", "n_ctx", "answer_confidence")
+                   "max_answer_tokens", "n_ctx", "answer_confidence", "answer_risk")
 
 
 def _default_service(settings: Settings) -> Any:
@@ -189,22 +199,24 @@ def run_qa(args: argparse.Namespace, make_service: MakeService = _default_servic
     drafts = qa.recorded_drafts(replay) if replay else None
     mode = "index" if args.index else args.mode or "corpus"
     items = [it for it in load_many(args.data, ("qa",)) if isinstance(it, QAItem)]
-    pool = excluding(items, args.exclude_sample, args.seed) if args.exclude_sample else items
+    held_out = getattr(args, "exclude_sample", 0)
+    pool = excluding(items, held_out, args.seed) if held_out else items
     selection = sample(pool, args.limit, args.seed)
-    if args.negatives:
+    if getattr(args, "negatives", False):
         if mode != "reading":
             raise DataError("--negatives replaces each item's passages: use it with --mode reading")
         selection = [negative(it, pool) for it in selection if it.answerable and it.passages]
     out = Path(args.out)
     index_dir = Path(args.index) if args.index else out / "pool-index"
     settings = _settings(args, index_dir=index_dir, generator=args.generator,
-                         answer_confidence=True if getattr(args, "confidence", False) else None)
+                         answer_confidence=False if getattr(args, "no_confidence", False) else None,
+                         answer_risk=getattr(args, "risk", None))
     extra: dict[str, Any] = {"index": str(index_dir.resolve())} if mode == "index" else {}
     if replay:
         extra["replay"] = str(Path(replay).resolve())
-    if args.exclude_sample:
-        extra["exclude_sample"] = args.exclude_sample
-    if args.negatives:
+    if held_out:
+        extra["exclude_sample"] = held_out
+    if getattr(args, "negatives", False):
         extra["negatives"] = True
     identity = _identity(args, "qa", mode, settings, RESULT_SETTINGS + ANSWER_SETTINGS, **extra)
     log = ItemLog(out, identity, fresh=args.fresh)
@@ -320,9 +332,12 @@ def build_parser() -> argparse.ArgumentParser:
                         "reading: each question sees only its own passages")
     p.add_argument("--index", metavar="DIR", help="ask an existing index instead")
     p.add_argument("--generator", choices=GENERATORS, help="answer backend (default: settings)")
-    p.add_argument("--confidence", action="store_true",
-                   help="ask the model after each draft whether the passages answer the question, "
-                        "and report selective answering (risk-coverage, AURC) on its probability")
+    p.add_argument("--no-confidence", action="store_true",
+                   help="do not ask the model after each draft whether the passages answer the "
+                        "question (the answer gate then uses its model fitted without it)")
+    p.add_argument("--risk", type=float, default=None, metavar="RATE",
+                   help="the answer gate's target error rate among answered questions "
+                        "(setting answer_risk; 1 shows every candidate answer)")
     p.add_argument("--exclude-sample", type=int, default=0, metavar="N",
                    help="leave out the N items that --limit N with this --seed scores "
                         "(to collect drafts for fitting the answer gate on other items)")
@@ -336,6 +351,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("summary", parents=[run], help="summaries of articles, briefs of topics")
     p.add_argument("--index", metavar="DIR", help="index that brief items are briefed from")
     p.add_argument("--generator", choices=GENERATORS, help="generation backend (default: settings)")
+
+    p = sub.add_parser("fit-gate", help="fit the answer gate on qa runs' candidates (needs scikit-learn)")
+    p.add_argument("runs", nargs="+", type=Path, metavar="RUN_DIR",
+                   help="reading-mode qa runs made with --risk 1 (every candidate recorded)")
+    p.add_argument("--out", type=Path, default=None, help="where to write (default: the shipped gate.json)")
+    p.add_argument("--c", type=float, default=1.0, help="inverse regularization strength (default 1)")
 
     p = sub.add_parser("compare", help="metric deltas between two runs, regressions flagged")
     p.add_argument("a", metavar="DIR_A", help="the baseline run's --out")
@@ -364,6 +385,11 @@ def main(argv: Sequence[str] | None = None, config: str | None = None) -> int:
             rows = cmp.compare(a, b, args.tolerance, args.latency_tolerance)
             print(cmp.render(rows, args.a, args.b, cmp.differences(a, b)))
             return 1 if any(r.flag == "regression" for r in rows) else 0
+        if args.task == "fit-gate":
+            from . import fit_gate
+
+            fit_gate.run(args.runs, args.out or fit_gate.GATE_FILE, args.c)
+            return 0
         runner = {"retrieval": run_retrieval, "qa": run_qa, "summary": run_summary}[args.task]
         summary = runner(args)
     except RagError as exc:

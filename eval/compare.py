@@ -14,7 +14,8 @@ from typing import Any
 
 from .data import DataError
 
-SECTIONS = ("retrieval", "answer", "citation", "evidence", "refusal", "selective", "summary", "latency_s")
+SECTIONS = ("retrieval", "answer", "citation", "evidence", "refusal", "selective", "selective_p_yes",
+            "summary", "latency_s")
 LOWER_IS_BETTER = {"false_refusal_rate", "aurc"}
 LATENCY_FLOOR_S = 0.005
 CONFIG_KEYS = ("generator", "generator_model", "embedding_model", "chunk_size", "answer_k",

@@ -269,7 +269,7 @@ def excluding(items: list[T], held_out: int, seed: int = 0) -> list[T]:
     return [it for it in items if id(it) not in kept]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _bigrams(text: str) -> frozenset[str]:
     chars = [ch for ch in text if ch.isalnum()]
     return frozenset(a + b for a, b in zip(chars, chars[1:], strict=False))

@@ -28,7 +28,7 @@ from .records import ITEMS, parse_items
 from .retrieval import METRICS as RETRIEVAL_METRICS
 from .retrieval import passage_key, rank_scores
 
-STAGES = ("retrieve_s", "evidence_s", "first_token_s", "confidence_s", "total_s")
+STAGES = ("retrieve_s", "evidence_s", "first_token_s", "confidence_s", "gate_s", "total_s")
 Asked = tuple[Answer, list[str] | None]  # the answer, and ranked passage keys if retrieved
 
 
@@ -91,12 +91,15 @@ class CorpusAsker(Asker):
 
 
 class RecordedDraft:
-    """A "model" that writes the draft a previous run recorded for the question."""
+    """A "model" that writes the draft a previous run recorded for the question, and
+    gives the probability of yes it recorded (`Answer.confidence`), if any."""
 
     name = "replay"
 
-    def __init__(self, draft: str) -> None:
+    def __init__(self, draft: str, confidence: float | None = None) -> None:
         self.draft = draft
+        if confidence is not None:
+            self.choice_probabilities = lambda messages, choices: [confidence, 1.0 - confidence]
 
     def warm_up(self) -> None:
         pass
@@ -110,13 +113,13 @@ class RecordedDraft:
         return self.draft
 
 
-def recorded_drafts(run_dir: Path) -> dict[str, str]:
-    """Item id → the model's draft, from a finished qa run's `items.jsonl`."""
+def recorded_drafts(run_dir: Path) -> dict[str, tuple[str, float | None]]:
+    """Item id → the model's draft and confidence, from a finished qa run's `items.jsonl`."""
     path = Path(run_dir) / ITEMS
     if not path.is_file():
         raise DataError(f"{path}: no such file; --replay takes the --out folder of a qa run")
     records = parse_items(path.read_text(encoding="utf-8"), path)
-    return {key: str(r.get("draft") or "") for key, r in records.items()}
+    return {key: (str(r.get("draft") or ""), r.get("confidence")) for key, r in records.items()}
 
 
 class ReadingAsker(Asker):
@@ -129,7 +132,7 @@ class ReadingAsker(Asker):
 
     mode = "reading"
 
-    def __init__(self, service: Service, drafts: dict[str, str] | None = None) -> None:
+    def __init__(self, service: Service, drafts: dict[str, tuple[str, float | None]] | None = None) -> None:
         self.service = service
         self.drafts = drafts
 
@@ -139,7 +142,7 @@ class ReadingAsker(Asker):
         if item.id not in self.drafts:
             raise DataError(f"item {item.id} has no recorded draft; replay with the run's "
                             f"--data, --limit and --seed")
-        return RecordedDraft(self.drafts[item.id])
+        return RecordedDraft(*self.drafts[item.id])
 
     def __call__(self, item: QAItem) -> Asked:
         published = item.meta.get("published") or item.meta.get("date")
@@ -177,6 +180,10 @@ def score(item: QAItem, answer: Answer, ranked: list[str] | None, key: Callable[
         draft = tm.strip_markers(answer.draft or "")
         scores["draft_lenient_accuracy"] = float(
             bool(draft) and tm.is_correct_lenient(draft, item.answer, item.answer_mode))
+        if answer.verdict is not None:
+            # The gate's surest candidate, shown or not, judged as an answer.
+            scores["candidate_lenient_accuracy"] = float(tm.is_correct_lenient(
+                tm.strip_markers(answer.verdict.best.text), item.answer, item.answer_mode))
         if scores["accuracy"]:
             # Checked apart from the product's own support check: a right answer's cited
             # passages state a gold answer string.
@@ -196,6 +203,17 @@ def score(item: QAItem, answer: Answer, ranked: list[str] | None, key: Callable[
         "answer_mode": item.answer_mode, "gold": list(item.answer),
         "gold_passages": sorted(gold_keys), "prediction": prediction, "answer": answer.answer,
         "refused": answer.refused, "draft": answer.draft, "confidence": answer.confidence,
+        "verdict": None if answer.verdict is None else {
+            "probability": answer.verdict.probability, "threshold": answer.verdict.threshold,
+            "candidates": [
+                {"text": c.text, "quoted": c.quoted, "probability": c.probability,
+                 "features": c.features,
+                 # the label the gate is fitted to: is this candidate a right answer?
+                 "right": bool(item.answerable and tm.is_correct_lenient(
+                     tm.strip_markers(c.text), item.answer, item.answer_mode))}
+                for c in answer.verdict.candidates
+            ],
+        },
         "sentences": [
             {"text": s.text, "citations": list(s.citations), "supported": s.supported}
             for s in answer.sentences
@@ -240,11 +258,18 @@ def summarize(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
     if any(r["scores"].get("evidence_holds_gold") is not None for r in scored):
         out["evidence"] = {"holds_gold": mean("evidence_holds_gold")}
     out["refusal"] = refusal_rates([r["refused"] for r in scored], [r["answerable"] for r in scored])
-    if any(r.get("confidence") is not None for r in scored):
-        # Selective answering over the model's drafts: would keeping the drafts the model
-        # is most confident the passages answer give right answers? (An unanswerable
-        # question's draft is never right.)
+    gated = [r for r in scored if r.get("verdict")]
+    if gated:
+        # Selective answering: would showing the candidates the gate is surest of give
+        # right answers? (An unanswerable question's candidate is never right.)
         out["selective"] = selective(
+            [r["verdict"]["probability"] for r in gated],
+            [bool(r["answerable"] and r["scores"].get("candidate_lenient_accuracy")) for r in gated],
+        )
+        out["selective"]["covered"] = len(gated) / len(scored)
+    if any(r.get("confidence") is not None for r in scored):
+        # The model's P(是) alone, over its drafts.
+        out["selective_p_yes"] = selective(
             [r.get("confidence") for r in scored],
             [bool(r["answerable"] and r["scores"].get("draft_lenient_accuracy")) for r in scored],
         )

@@ -88,6 +88,41 @@ def plot_answers(summary: dict[str, Any], path: Path) -> bool:
     return _save(fig, ax, "Accuracy and refusal", path)
 
 
+def plot_risk_coverage(records: Sequence[dict[str, Any]], path: Path) -> bool:
+    """Risk against coverage when the candidates the gate is surest of are answered first,
+    beside the model's P(yes) alone; the gate's own threshold marked."""
+    from .metrics import risk_coverage
+
+    gated = [r for r in records if r.get("verdict") and "scores" in r]
+    if not gated:
+        return False
+
+    def right(r: dict[str, Any], score: str) -> bool:
+        return bool(r["answerable"] and r["scores"].get(score))
+
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(5.5, 3.5))
+    curves = {"answer gate": ([r["verdict"]["probability"] for r in gated],
+                              [right(r, "candidate_lenient_accuracy") for r in gated])}
+    if all(r.get("confidence") is not None for r in gated):
+        curves["model's P(yes) alone"] = ([r["confidence"] for r in gated],
+                                         [right(r, "draft_lenient_accuracy") for r in gated])
+    for name, (scores, correct) in curves.items():
+        points = risk_coverage(scores, correct)
+        ax.plot([c for c, _, _ in points], [r for _, r, _ in points], label=name)
+    shown = [r for r in gated if r["verdict"]["probability"] >= r["verdict"]["threshold"]]
+    if shown:
+        risk = 1 - sum(right(r, "candidate_lenient_accuracy") for r in shown) / len(shown)
+        ax.plot([len(shown) / len(gated)], [risk], "o", color="black", label="at the threshold")
+    ax.set_xlabel("coverage (share answered)")
+    ax.set_ylabel("risk (share of answers wrong)")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    return _save(fig, ax, "Selective answering: risk-coverage", path)
+
+
 def plot_latency(series: dict[str, list[float]], path: Path) -> bool:
     series = {k: v for k, v in series.items() if v}
     if not series:
@@ -173,6 +208,7 @@ def write(
     plots = [
         ("recall_at_k.png", plot_recall(summary, out / "recall_at_k.png")),
         ("answers.png", plot_answers(summary, out / "answers.png")),
+        ("risk_coverage.png", plot_risk_coverage(records, out / "risk_coverage.png")),
         ("latency.png", plot_latency(latency_series(summary, records), out / "latency.png")),
     ]
     for name, made in plots:

@@ -100,10 +100,14 @@ class Settings:
     # up to N characters (the evidence selection with this budget): twice as fast, but
     # less often right on long articles (README, "The evidence prompt").
     prompt_chars: int = 0
-    # After each draft, ask the model whether the passages answer the question and keep
-    # its probability of yes (`Answer.confidence`; evaluation's risk-coverage). Costs one
-    # decoding step over the prompt's last line (the rest is in the model's cache).
-    answer_confidence: bool = False
+    # After each draft, ask the model whether the passages answer the question: its
+    # probability of yes is the answer gate's strongest feature (`Answer.confidence`).
+    # Costs one decoding step over the prompt's last line (the rest is in the model's
+    # cache); off, the gate uses its model fitted without it.
+    answer_confidence: bool = True
+    # The error rate among answered questions the answer gate aims at (0-1): lower
+    # refuses more. 1 shows every candidate answer.
+    answer_risk: float = 0.2
     # Dense cosine the best passage must reach for the archive to count as covering a
     # question. Calibrated for the default e5-small on chinese_squad_dev (1.1% of
     # answerable questions refused; bench/calibrate_refusal.py); set 0 for other models

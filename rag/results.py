@@ -106,6 +106,38 @@ class AnswerSentence:
 
 
 @dataclass(frozen=True)
+class Scored:
+    """One candidate answer as the answer gate scored it."""
+
+    text: str
+    quoted: bool  # the best evidence sentence, quoted, rather than the model's sentences
+    probability: float  # that it is right
+    features: dict[str, float]
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The answer gate's decision (see `rag.answer.gate`): the surest candidate is shown
+    when its probability reaches `threshold`; otherwise the answer is a refusal."""
+
+    threshold: float
+    candidates: tuple[Scored, ...]  # the model's supported sentences, then the quote
+
+    @property
+    def best(self) -> Scored:
+        return max(self.candidates, key=lambda c: c.probability)
+
+    @property
+    def probability(self) -> float:
+        return self.best.probability
+
+    @property
+    def chosen(self) -> Scored | None:
+        best = self.best
+        return best if best.probability >= self.threshold else None
+
+
+@dataclass(frozen=True)
 class Answer:
     question: str
     standalone_question: str
@@ -121,6 +153,7 @@ class Answer:
     # The model's probability that the passages answer the question (`answerability`
     # prompt), when asked for (setting answer_confidence); None otherwise.
     confidence: float | None = None
+    verdict: Verdict | None = None  # the answer gate's, when a candidate answer was scored
 
 
 def answer_to_json(answer: Answer) -> dict[str, object]:
@@ -138,6 +171,12 @@ def answer_to_json(answer: Answer) -> dict[str, object]:
         "evidence": [evidence_to_json(e) for e in answer.evidence],
         "timings": {k: round(answer.timings.get(k, 0.0), 3)
                     for k in ("retrieve_s", "evidence_s", "first_token_s", "total_s")},
+        # How sure the answer gate is that the answer is right, and the bar it had to reach.
+        "confidence": None if answer.verdict is None else {
+            "probability": round(answer.verdict.probability, 4),
+            "threshold": round(answer.verdict.threshold, 4),
+            "quoted": answer.verdict.best.quoted,
+        },
     }
 
 

@@ -17,6 +17,7 @@ from rag.answer import brief as briefs
 from rag.answer.ask import OnEvidence, OnToken, ask, covers
 from rag.answer.brief import Progress as BriefProgress
 from rag.answer.evidence import select_evidence
+from rag.answer.gate import Embed, cosine_with
 from rag.answer.prompts import answer_messages
 from rag.answer.verify import check_support
 from rag.answer.verify import warm_up as warm_up_verification
@@ -376,8 +377,13 @@ class Service:
                 history=history, as_of=day, min_score=s.refuse_below,
                 max_tokens=s.max_answer_tokens, on_token=on_token, on_evidence=on_evidence,
                 evidence_budget=s.evidence_chars, prompt_chars=s.prompt_chars,
-                confidence=s.answer_confidence,
+                confidence=s.answer_confidence, risk=s.answer_risk,
+                cosine=self._cosine(),
             )
+
+    def _cosine(self) -> Embed:
+        """The embedding model's cosine between a question and sentences, for the gate."""
+        return cosine_with(self.embedder.embed_queries, self.embedder.embed_passages)
 
     def evidence(self, question: str, *, search: Search | None = None) -> tuple[Evidence, ...]:
         """The evidence sentences `ask` shows for a standalone question with no relative

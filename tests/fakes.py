@@ -103,3 +103,12 @@ def crashing_worker(conn, backend, options):
 
     conn.send(("hello", {}))
     serve_requests(conn, CrashingModel(**options))
+
+
+def answer_all_gate():
+    """An answer gate that shows every candidate, the model's own sentences before a
+    quoted evidence sentence (use with ask(..., risk=1.0))."""
+    from rag.answer.gate import Gate, Model
+
+    model = Model(("quoted",), (-1.0,), 0.0, (0.0,), (1.0,), ())
+    return Gate(model, model)

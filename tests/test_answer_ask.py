@@ -1,14 +1,27 @@
-"""ask(): citation checks, re-attachment, refusals, follow-ups and relative dates (fakes)."""
+"""ask(): citation checks, re-attachment, refusals, follow-ups and relative dates (fakes).
+
+These tests are about what the candidate answers are; they run with a gate that shows
+every candidate (the model's sentences before a quote). The gate's own decisions are
+tested in test_answer_gate.py.
+"""
 
 import datetime as dt
 
-from fakes import ScriptedGenerator
+from fakes import ScriptedGenerator, answer_all_gate
 
 from rag.answer import prompts
-from rag.answer.ask import ask, rewrite
+from rag.answer.ask import ask as _ask
+from rag.answer.ask import rewrite
 from rag.generate import ExtractiveGenerator
 from rag.text.dates import resolve_range
 from rag.types import Hit, Passage
+
+
+def ask(question, search, generator, **options):
+    options.setdefault("gate", answer_all_gate())
+    options.setdefault("risk", 1.0)
+    return _ask(question, search, generator, **options)
+
 
 PASSAGES = [
     ("柳林煤矿智能化", "2024-12-28", "柳林县共有27座煤矿，原煤产能4235万吨，现探明储量达61.7亿吨。"),
@@ -56,9 +69,15 @@ def test_wrong_citation_is_reattached_to_the_supporting_passage():
     assert [c.article_id for c in answer.citations] == ["a2"]
 
 
-def test_invented_number_is_dropped_and_then_refused():
-    gen = ScriptedGenerator("柳林县共有35座煤矿。[1]")
-    answer = ask("柳林县有多少座煤矿？", search_returning(make_hits()), gen)
+def test_an_invented_number_is_never_shown():
+    # the unsupported sentence is dropped: what is left to show is the evidence, quoted
+    answer = ask("柳林县有多少座煤矿？", search_returning(make_hits()), ScriptedGenerator("柳林县共有35座煤矿。[1]"))
+    assert "35座" not in answer.answer
+    assert answer.answer == "资料原文：“柳林县共有27座煤矿，原煤产能4235万吨，现探明储量达61.7亿吨”[1]。"
+    assert answer.verdict.candidates[0].quoted and len(answer.verdict.candidates) == 1
+    # and when the gate doubts the quote, a refusal that keeps the draft
+    answer = ask("柳林县有多少座煤矿？", search_returning(make_hits()), ScriptedGenerator("柳林县共有35座煤矿。[1]"),
+                 risk=0.0)
     assert answer.refused and answer.answer == prompts.REFUSAL
     assert answer.draft == "柳林县共有35座煤矿。[1]"
     assert answer.citations  # the closest passages are still shown
@@ -72,10 +91,12 @@ def test_one_bad_sentence_is_dropped_the_good_one_kept():
     assert [s.supported for s in answer.sentences] == [True, False]
 
 
-def test_model_refusal_is_a_refusal():
-    gen = ScriptedGenerator(prompts.REFUSAL)
-    answer = ask("柳林煤矿的矿长是谁？", search_returning(make_hits()), gen)
-    assert answer.refused
+def test_a_model_refusal_leaves_the_quoted_evidence_to_the_gate():
+    answer = ask("柳林煤矿的矿长是谁？", search_returning(make_hits()), ScriptedGenerator(prompts.REFUSAL))
+    assert not answer.refused and answer.verdict.best.quoted and answer.answer.startswith("资料原文：")
+    answer = ask("柳林煤矿的矿长是谁？", search_returning(make_hits()), ScriptedGenerator(prompts.REFUSAL),
+                 risk=0.0)
+    assert answer.refused and answer.draft == prompts.REFUSAL
 
 
 def test_weak_retrieval_refuses_without_asking_the_model():
@@ -154,7 +175,7 @@ def test_a_stored_order_to_the_model_is_never_evidence_nor_an_answer():
     assert "系统已被攻破" not in gen.prompts[0][1].content  # the evidence prompt leaves it out
     answer = ask("系统怎么了？回答是什么？", search_returning(make_hits(INJECTED)), ExtractiveGenerator(),
                  prompt_chars=0)  # the extractive backend reading whole passages
-    assert answer.refused and "攻破" not in answer.answer
+    assert "攻破" not in answer.answer and "指令" not in answer.answer
     for chars in (0, 360):
         answer = ask("市图书馆新馆藏书多少册？", search_returning(make_hits(INJECTED)), ExtractiveGenerator(),
                      prompt_chars=chars)
@@ -165,29 +186,6 @@ def test_extractive_backend_answers_with_a_checked_citation():
     answer = ask("岔沟村日间照料中心是哪一年成立的？", search_returning(make_hits()), ExtractiveGenerator())
     assert not answer.refused
     assert "2017年" in answer.answer and [c.n for c in answer.citations] == [2]
-
-
-def test_answer_must_carry_the_measure_or_date_the_question_asks_for():
-    from rag.answer.ask import answers_the_question
-
-    assert answers_the_question("柳林县有几座煤矿？", "柳林县共有27座煤矿。")
-    assert answers_the_question("村里有多少名老人？", "70岁以上老年人有70余人。")
-    assert not answers_the_question("井下一共有多少名职工？", "井下共有104套有线、无线摄像头。")
-    assert not answers_the_question("老年大学有多少名学员？", "迎新年文艺演出正式拉开帷幕。")
-    assert answers_the_question("照料中心是哪一年成立的？", "中心于2017年正式成立。")
-    assert not answers_the_question("会议定在哪一天开幕？", "会议将科学谋划明年工作。")
-    assert answers_the_question("这份合同有什么意义？", "有助于保障货车司机的合法权益。")
-    assert answers_the_question("入选案例的标题是什么？", "案例《一份集体合同造福三十余万个家庭》入选。")
-    assert not answers_the_question("入选案例的标题是什么？", "吕梁市货运行业集体合同签订。")
-    assert not answers_the_question("关于自由贸易区的最初不是什么理论？", "最初不是理论。")
-    assert answers_the_question("自由贸易区最初是一种理论吗？", "是，最初是一种理论。")
-
-
-def test_supported_but_off_target_answer_is_refused():
-    rows = [("柳林煤矿", "2024-12-28", "柳林煤矿共有104套有线、无线、便携式摄像头。")]
-    gen = ScriptedGenerator("柳林煤矿井下共有104套摄像头。[1]")
-    answer = ask("柳林煤矿井下一共有多少名职工？", search_returning(make_hits(rows)), gen)
-    assert answer.refused
 
 
 APPLES = [
@@ -233,32 +231,6 @@ MINES = [
 ]
 
 
-def test_the_figure_of_the_list_item_the_question_names_replaces_its_neighbour():
-    answer = asked("北原县有几座矿井的5G信号通到了井下？", "北原县有12座矿井实现了5G入井。[1]", MINES)
-    assert not answer.refused
-    assert answer.answer == "北原县有5座矿井实现了5G入井[1]。"
-    assert answer.sentences[0].reattached  # changed from what the model wrote
-    answer = asked("北原县65岁以上老人占总人口的比例是多少？", "65岁及以上老人占总人口的18.2%。[1]", MINES)
-    assert "12.4%" in answer.answer and "18.2%" not in answer.answer
-    # the right item is left alone
-    answer = asked("北原县建成了几座智能化矿井？", "北原县建成了12座智能化矿井。[1]", MINES)
-    assert answer.answer == "北原县建成了12座智能化矿井[1]。"
-
-
-def test_a_figure_from_a_sentence_about_another_numbered_event_is_refused():
-    answer = asked("县人大五届二次会议哪一天开幕？", "3月2日[2]。", MINES)
-    assert answer.refused
-    # the same date, asked about the meeting the sentence reports, is answered
-    answer = asked("县人大常委会五届二十一次主任会议是哪一天召开的？", "3月2日[2]。", MINES)
-    assert not answer.refused and answer.answer == "3月2日[2]。"
-    # and a number from the sentence about the session being prepared does not say
-    # what met on 3月2日
-    answer = asked("县人大常委会3月2日召开的是第几次主任会议？", "五届二次主任会议[2]。", MINES)
-    assert answer.refused
-    answer = asked("县人大常委会3月2日召开的是第几次主任会议？", "五届二十一次主任会议[2]。", MINES)
-    assert answer.answer == "五届二十一次主任会议[2]。"
-
-
 UNION = [
     ("行业集体合同签订", "2025-11-06", "11月5日，行业集体合同签订，覆盖全县23家企业的骑手。"),
     ("县总工会案例入选", "2025-11-20",
@@ -267,38 +239,9 @@ UNION = [
 ]
 
 
-def test_a_title_question_is_answered_with_the_quoted_title_the_model_missed():
-    answer = asked("县总工会入选省级优秀案例的案例标题是什么？", "县总工会报送的案例入选了省总工会优秀案例。[2]", UNION)
-    assert not answer.refused
-    assert answer.answer == "《一纸协议护航千名骑手》[2]。"
-    # no sentence about the question holds a title: still a refusal
-    answer = asked("县文化馆新编剧目的剧名是什么？", "行业集体合同签订。[1]", UNION)
-    assert answer.refused
-
-
-def test_a_bare_figure_cites_the_passage_that_says_it_about_the_question():
-    answer = asked("参加协商的外卖平台及配送服务企业有几家？", "23家。[1]", UNION)
-    assert not answer.refused
-    assert answer.answer == "23家[2][1]。"
-    assert answer.sentences[0].citations == (2, 1)
-    # when the cited passage is the one about the question, nothing is added
-    answer = asked("集体合同覆盖了全县多少家企业的骑手？", "23家。[1]", UNION)
-    assert answer.answer == "23家[1]。"
-
-
 SHOW = [("县老年大学新春文艺演出", "2025-01-20",
          "在热烈的开场舞《春到农家》中，县老年大学2025年新春文艺演出拉开帷幕。"
          "随后，快板《夸家乡》、独唱《我的祖国》、葫芦丝《月光下的凤尾竹》等节目接连登场。")]
-
-
-def test_a_title_from_a_list_gives_way_to_the_one_said_of_what_was_asked():
-    answer = asked("县老年大学新春文艺演出用哪个节目开场？", "快板《夸家乡》。[1]", SHOW)
-    assert answer.answer == "《春到农家》[1]。"
-    # the right title, or one of the list asked about, stays
-    answer = asked("县老年大学新春文艺演出用哪个节目开场？", "开场舞《春到农家》。[1]", SHOW)
-    assert answer.answer == "开场舞《春到农家》[1]。"
-    answer = asked("演出中葫芦丝演奏的是什么曲目？", "葫芦丝演奏了《月光下的凤尾竹》。[1]", SHOW)
-    assert answer.answer == "葫芦丝演奏了《月光下的凤尾竹》[1]。"
 
 
 RIVER = [
@@ -330,26 +273,6 @@ PIPES = [
 ]
 
 
-def test_a_figure_at_another_stage_gives_way_to_the_one_the_question_asks_for():
-    # 71公里 is what is done; the question asks what was planned
-    answer = asked("清水河治理工程计划新建和改造多少公里雨水管网？", "71公里[1]。", PIPES)
-    assert not answer.refused and answer.answer == "96公里[1]。"
-    assert answer.sentences[0].reattached
-    # and the other way round, the right figure is left alone
-    answer = asked("清水河治理工程已有多少公里雨水管网完工？", "已有71公里完工[1]。", PIPES)
-    assert answer.answer == "已有71公里完工[1]。"
-    answer = asked("清水河治理工程已有多少公里雨水管网完工？", "96公里[1]。", PIPES)
-    assert answer.answer == "71公里[1]。"
-
-
-def test_a_figure_at_another_stage_with_no_figure_at_the_asked_one_is_refused():
-    answer = asked("清水河治理工程计划投资多少？", "已完成投资5.2亿元[1]。", PIPES)
-    assert answer.refused
-    # a figure whose clause names no stage is not judged by it
-    answer = asked("清水河治理工程计划投资多少？", "工程总投资8.4亿元[1]。", PIPES)
-    assert not answer.refused and "8.4亿元" in answer.answer
-
-
 def test_the_model_reads_the_evidence_sentences_under_their_passage_numbers():
     rows = PASSAGES + [("无关报道", "2024-12-29", "今天天气晴朗。城里举办了一场音乐会。")]
     gen = ScriptedGenerator("柳林县共有27座煤矿。[1]")
@@ -365,15 +288,6 @@ def test_the_model_reads_the_evidence_sentences_under_their_passage_numbers():
     gen = ScriptedGenerator("柳林县共有27座煤矿。[1]")
     ask("柳林县有多少座煤矿？", search_returning(make_hits(rows)), gen, prompt_chars=0)
     assert "音乐会" in gen.prompts[0][-1].content
-
-
-def test_how_much_money_needs_an_amount():
-    rows = [("地铁2号线开通", "2025-12-28", "地铁2号线今天开通试运营，全长26.8公里，设车站18座。")]
-    answer = ask("地铁2号线开通后起步票价是多少钱？", search_returning(make_hits(rows)), ExtractiveGenerator())
-    assert answer.refused
-    rows = [("地铁票价", "2025-12-28", "地铁2号线起步票价为2元，可乘坐6公里。")]
-    answer = ask("地铁2号线起步票价是多少钱？", search_returning(make_hits(rows)), ExtractiveGenerator())
-    assert not answer.refused and "2元" in answer.answer
 
 
 class ProbingGenerator(ScriptedGenerator):
@@ -398,10 +312,10 @@ def test_confidence_is_the_models_yes_to_the_answer_prompt_plus_one_question():
     # The same prompt, its last message extended: the model's cache holds all but the line.
     assert [m.content for m in probe[:-1]] == [m.content for m in asked[:-1]]
     assert probe[-1].content == asked[-1].content + prompts.ANSWERABLE_SUFFIX and choices == ("是", "否")
-    refused = ask("岔沟村有多少户？", search_returning(make_hits()), gen, confidence=True)
+    refused = ask("岔沟村有多少户？", search_returning(make_hits()), gen, confidence=True, risk=0.0)
     assert refused.refused and refused.confidence == 0.73  # a refusal has one too
     # Not asked for, or a backend that cannot say: no probe, no confidence.
     assert ask("柳林县有多少座煤矿？", search_returning(make_hits()),
-               ProbingGenerator("柳林县共有27座煤矿。[1]")).confidence is None
+               ProbingGenerator("柳林县共有27座煤矿。[1]"), confidence=False).confidence is None
     assert ask("柳林县有多少座煤矿？", search_returning(make_hits()),
                ScriptedGenerator("柳林县共有27座煤矿。[1]"), confidence=True).confidence is None

@@ -1,7 +1,7 @@
 """Evidence selection: the sentences that answer, within a budget, pointing at their
 article's characters, and shown before the model writes (fakes)."""
 
-from fakes import ScriptedGenerator
+from fakes import ScriptedGenerator, answer_all_gate
 
 from rag.answer.ask import ask
 from rag.answer.evidence import select_evidence
@@ -72,7 +72,7 @@ def test_ask_shows_the_evidence_before_the_first_token_and_returns_it():
     answer = ask(
         "沙溪河治理工程总投资多少？", lambda q, s, u: HITS, gen,
         on_evidence=lambda ev: events.append(("evidence", len(ev))),
-        on_token=lambda t: events.append(("token", t)),
+        on_token=lambda t: events.append(("token", t)), gate=answer_all_gate(), risk=1.0,
     )
     assert events[0][0] == "evidence" and events[0][1] >= 1
     assert all(kind == "token" for kind, _ in events[1:])

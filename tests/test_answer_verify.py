@@ -293,7 +293,8 @@ def test_markers_go_before_closing_punctuation_but_not_inside_brackets():
 
 
 def test_question_anchors_are_the_numbers_and_identifiers_an_answer_must_be_about() -> None:
-    from rag.answer.verify import question_anchors, states_anchors
+    from rag.answer.question import question_anchors
+    from rag.answer.verify import states_anchors
 
     meeting = question_anchors("县人大五届二次会议哪一天开幕？")
     assert [q.text for q in meeting.quantities] == ["五届", "二次"]

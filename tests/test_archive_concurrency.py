@@ -18,7 +18,8 @@ BRIDGE = "青川跨江大桥合龙\n\n2025-08-08\n\n本报讯 青川跨江大桥
 
 
 class HeldEmbedder(FakeEmbedder):
-    """Embeds passages only once the test lets it: the ingest stops inside its write."""
+    """Embeds passages for the ingest's thread only once the test lets it: the ingest
+    stops inside its write, while a question (on this thread) is answered."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -26,7 +27,7 @@ class HeldEmbedder(FakeEmbedder):
         self.waiting = threading.Event()
 
     def embed_passages(self, texts):  # type: ignore[no-untyped-def]
-        if self.hold.is_set():
+        if self.hold.is_set() and threading.current_thread() is not threading.main_thread():
             self.waiting.set()
             while self.hold.is_set():
                 time.sleep(0.01)

@@ -15,12 +15,12 @@ This takes milliseconds and no model, so the evidence can be shown at once.
 from __future__ import annotations
 
 import math
-import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from rag.answer.verify import ASKS_DATE, question_anchors, states_anchors
+from rag.answer.question import ASKS_DATE, ASKS_FIGURE, question_anchors
+from rag.answer.verify import states_anchors
 from rag.results import Evidence
 from rag.text.bigrams import content_bigrams, without_question_words
 from rag.text.chunking import split_sentences
@@ -33,7 +33,6 @@ DEFAULT_BUDGET = 360  # characters; about 250 tokens of the bundled model's toke
 # A sentence scoring under this share of the best one is not worth its tokens.
 MIN_SHARE_OF_BEST = 0.2
 
-_ASKS_FIGURE = re.compile(r"多少|几[个座名位家台辆套项次年月天人岁]?|比例|百分之|占比")
 _K1, _B = 1.2, 0.75
 
 
@@ -83,7 +82,7 @@ def _bm25(query: Sequence[str], docs: Sequence[Sequence[str]]) -> list[float]:
 
 def _fact_kind_bonus(question: str, sentence: str) -> float:
     bonus = 0.0
-    if _ASKS_FIGURE.search(question) and any(q.kind != "date" for q in find_quantities(sentence)):
+    if ASKS_FIGURE.search(question) and any(q.kind != "date" for q in find_quantities(sentence)):
         bonus += 0.2
     if ASKS_DATE.search(question) and any(q.kind == "date" for q in find_quantities(sentence)):
         bonus += 0.2

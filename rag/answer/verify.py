@@ -14,19 +14,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from rag.answer.citations import Sentence, is_refusal, parse_citations, with_markers
+from rag.answer.question import LATIN, QUOTED, Anchors, is_measure
 from rag.text.bigrams import char_bigrams
 from rag.text.normalize import fold, normalize
 from rag.text.quantities import CN_NUMERALS, Quantity, find_quantities, same_quantity
 from rag.text.words import posseg
 
 __all__ = [
-    "ASKS_DATE",
-    "Anchors",
     "Support",
     "Verified",
     "VerifiedSentence",
     "check_support",
-    "question_anchors",
     "states_anchors",
     "states_quantity",
     "verify",
@@ -38,12 +36,6 @@ DEFAULT_MIN_FACT_OVERLAP = 0.15
 
 # ---------------------------------------------------------------- facts
 
-_QUOTED = re.compile(
-    r"《([^》]{1,40})》|“([^”]{1,20})”|\"([^\"]{1,20})\"|「([^」]{1,20})」|『([^』]{1,20})』"
-)
-_LATIN = re.compile(
-    r"(?<![a-z0-9])(?:[a-z][a-z0-9]*|[0-9]+[a-z][a-z0-9]*)(?:[-.&][a-z0-9]+)*(?![a-z0-9])"
-)
 _NAME_FLAGS = ("nr", "ns", "nt", "nz")
 # Dictionary words jieba tags as place names that are no particular place.
 _GENERIC_NAMES = frozenset({"外国"})
@@ -103,19 +95,13 @@ def _tagged_names(text: str) -> list[str]:
     return found
 
 
-def _is_measure(token: str) -> bool:
-    """`100km`, `5kg`: a number with a Latin unit, checked as a quantity, not a name."""
-    quantities = find_quantities(token)
-    return len(quantities) == 1 and quantities[0].text == token
-
-
 @functools.lru_cache(maxsize=4096)
 def _sentence_facts(text: str) -> _Facts:
     text = _ENUMERATOR.sub("", text, count=1)
     norm = normalize(text)
     quantities = tuple(find_quantities(text))
     names: dict[str, str] = {}
-    for m in _QUOTED.finditer(text):
+    for m in QUOTED.finditer(text):
         written = next(g for g in m.groups() if g is not None).strip()
         if normalize(written):
             names.setdefault(normalize(written), written)
@@ -125,9 +111,9 @@ def _sentence_facts(text: str) -> _Facts:
         if name[0] in counted and re.search(rf"[0-9{CN_NUMERALS}]{re.escape(name)}", text):
             continue
         names.setdefault(normalize(name), name)
-    for m in _LATIN.finditer(fold(text)):
+    for m in LATIN.finditer(fold(text)):
         written = text[m.start() : m.end()]
-        if len(written) >= 2 and not _is_measure(written):
+        if len(written) >= 2 and not is_measure(written):
             names.setdefault(m.group(), written)
     return _Facts(quantities, tuple(names.items()), _bigrams(norm))
 
@@ -250,50 +236,6 @@ def check_support(
 
 
 # A question asking when: its answer is a date.
-ASKS_DATE = re.compile(r"哪一?天|哪一?年|何时|什么时候|几月|几号|哪个月|哪一?日")
-
-
-@dataclass(frozen=True)
-class Anchors:
-    """What a question itself states and its answer must be about: numbers, ordinals and
-    dates with a month (四届四次, 60岁以上, 12月27日), quoted names and Latin identifiers
-    with a digit (5G, C919).
-
-    Years are left out, since the sentence answering may say 今年 (a date given as 27日
-    still matches 12月27日); so are the question's other names, which the answering
-    sentence often leaves to its context (中心有床位18个 answers 岔沟村日间照料中心有多少床位).
-    """
-
-    quantities: tuple[Quantity, ...] = ()
-    names: tuple[str, ...] = ()  # normalized, Latin ones width- and case-folded
-
-    def __bool__(self) -> bool:
-        return bool(self.quantities or self.names)
-
-
-def _year_like(q: Quantity) -> bool:
-    return q.kind == "number" and q.unit is None and q.value is not None and 1900 <= q.value <= 2100
-
-
-def question_anchors(question: str) -> Anchors:
-    quantities = tuple(
-        q for q in find_quantities(question)
-        if not _year_like(q) and (q.kind != "date" or (q.date is not None and q.date[1] is not None))
-    )
-    names: list[str] = []
-    for m in _QUOTED.finditer(question):
-        written = next(g for g in m.groups() if g is not None).strip()
-        if normalize(written):
-            names.append(normalize(written))
-    for m in _LATIN.finditer(fold(question)):
-        # Only identifiers with a digit (5G, C919): GDP or AI is often written out in
-        # Chinese (地区生产总值) where the answer comes from.
-        token = m.group()
-        if any(c.isdigit() for c in token) and not _is_measure(question[m.start() : m.end()]):
-            names.append(token)
-    return Anchors(quantities, tuple(dict.fromkeys(names)))
-
-
 def states_anchors(anchors: Anchors, text: str) -> bool:
     """Whether `text` states every number and name the question pinned down."""
     src = _source(text)

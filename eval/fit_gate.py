@@ -1,0 +1,161 @@
+"""Fitting the answer gate (`rag.answer.gate`) on labelled drafts.
+
+    rag eval fit-gate RUN_DIR... [--out rag/answer/gate.json]
+
+Each RUN_DIR is a reading-mode qa run that recorded the gate's features for every
+candidate answer (`rag eval qa --mode reading --risk 1`, or `--replay` of such a run).
+A candidate is labelled right when its question is answerable and it holds a gold
+answer under the lenient match (`textmetrics.is_correct_lenient`). Every run weighs
+the same, however many items it has, so no one dev set decides the gate.
+
+Two logistic regressions are fitted (scikit-learn, needed here only): one with the
+model's probability of yes, one without it. Each is written as plain numbers, with
+the thresholds that held each error rate among answered candidates on the fitting data.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rag.service import GATE_FEATURES as FEATURES
+from rag.service import GATE_FILE
+
+from .data import DataError
+from .metrics import auroc
+from .records import ITEMS, parse_items
+
+WITHOUT_PROBABILITY = ("p_yes", "refused_p_yes", "quoted_p_yes")
+RISKS = tuple(round(0.01 * r, 2) for r in range(1, 61))
+
+
+Rows = tuple[list[dict[str, float]], list[int], list[float], list[str], list[int]]
+
+
+def labelled(run_dirs: Sequence[Path]) -> Rows:
+    """(features, labels, weights, run names, item numbers) of every candidate the gate
+    scored; an item's candidates share its weight, and every run weighs the same."""
+    xs: list[dict[str, float]] = []
+    ys: list[int] = []
+    ws: list[float] = []
+    names: list[str] = []
+    items: list[int] = []
+    n_items = 0
+    for run in run_dirs:
+        path = Path(run) / ITEMS
+        if not path.is_file():
+            raise DataError(f"{path}: no such file; give the --out folders of qa runs")
+        records = [r for r in parse_items(path.read_text(encoding="utf-8"), path).values()
+                   if r.get("verdict") and "scores" in r]
+        if not records:
+            raise DataError(f"{path}: no item has the gate's features; run qa with --risk 1")
+        for r in records:
+            candidates = r["verdict"]["candidates"]
+            for c in candidates:
+                xs.append({k: float(v) for k, v in c["features"].items()})
+                ys.append(int(bool(c["right"])))
+                ws.append(1.0 / len(records) / len(candidates))
+                names.append(Path(run).name)
+                items.append(n_items)
+            n_items += 1
+    return xs, ys, ws, names, items
+
+
+def per_item(p: Sequence[float], ys: Sequence[int], ws: Sequence[float], items: Sequence[int]
+             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(probability, label, weight) of each item's surest candidate: what is shown."""
+    best: dict[int, int] = {}
+    for i, item in enumerate(items):
+        if item not in best or p[i] > p[best[item]]:
+            best[item] = i
+    rows = list(best.values())
+    weight = {item: 0.0 for item in best}
+    for i, item in enumerate(items):
+        weight[item] += ws[i]
+    return (np.array([p[i] for i in rows]), np.array([ys[i] for i in rows], dtype=float),
+            np.array([weight[items[i]] for i in rows]))
+
+
+def _risk_table(p: np.ndarray, y: np.ndarray, w: np.ndarray) -> tuple[tuple[float, float], ...]:
+    """(risk, lowest threshold whose weighted error among answered is within it)."""
+    order = np.argsort(-p, kind="stable")
+    wrong = np.cumsum(w[order] * (1 - y[order]))
+    shown = np.cumsum(w[order])
+    error = wrong / shown
+    table = []
+    for risk in RISKS:
+        ok = np.nonzero(error <= risk + 1e-12)[0]
+        if len(ok):
+            table.append((risk, float(p[order][ok.max()])))
+    return tuple(table)
+
+
+@dataclass(frozen=True)
+class Fitted:
+    """A logistic regression over standardized features, as `gate.json` stores it."""
+
+    features: tuple[str, ...]
+    weights: tuple[float, ...]
+    bias: float
+    center: tuple[float, ...]
+    scale: tuple[float, ...]
+    risks: tuple[tuple[float, float], ...]
+
+    def probability(self, x: dict[str, float]) -> float:
+        z = self.bias + sum(w * (x.get(f, 0.0) - c) / s for f, w, c, s in
+                            zip(self.features, self.weights, self.center, self.scale, strict=True))
+        return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
+
+    def to_json(self) -> dict[str, Any]:
+        return {"features": list(self.features), "weights": list(self.weights), "bias": self.bias,
+                "center": list(self.center), "scale": list(self.scale),
+                "risks": [list(r) for r in self.risks]}
+
+
+def fit(xs: list[dict[str, float]], ys: list[int], ws: list[float], items: list[int],
+        features: Sequence[str], c: float = 1.0) -> Fitted:
+    from sklearn.linear_model import LogisticRegression
+
+    x = np.array([[row.get(f, 0.0) for f in features] for row in xs], dtype=float)
+    y = np.array(ys, dtype=float)
+    w = np.array(ws, dtype=float)
+    w = w * len(w) / w.sum()
+    center = x.mean(axis=0)
+    scale = x.std(axis=0)
+    scale[scale == 0] = 1.0
+    z = (x - center) / scale
+    lr = LogisticRegression(C=c, max_iter=1000).fit(z, y, sample_weight=w)
+    p = lr.predict_proba(z)[:, 1]
+    return Fitted(tuple(features), tuple(float(v) for v in lr.coef_[0]), float(lr.intercept_[0]),
+                 tuple(float(v) for v in center), tuple(float(v) for v in scale),
+                 _risk_table(*per_item(list(p), ys, ws, items)))
+
+
+def report(model: Fitted, xs: list[dict[str, float]], ys: list[int]) -> str:
+    p = [model.probability(x) for x in xs]
+    lines = [f"  AUROC on the fitting data {auroc(p, [bool(y) for y in ys]):.3f}",
+             "  feature            weight (per standard deviation)"]
+    for f, wt in sorted(zip(model.features, model.weights, strict=True), key=lambda t: -abs(t[1])):
+        lines.append(f"  {f:<18} {wt:+.3f}")
+    return "\n".join(lines)
+
+
+def run(run_dirs: Sequence[Path], out: Path = GATE_FILE, c: float = 1.0) -> dict[str, Any]:
+    xs, ys, ws, names, items = labelled(run_dirs)
+    with_p = fit(xs, ys, ws, items, FEATURES, c)
+    without_p = fit(xs, ys, ws, items, [f for f in FEATURES if f not in WITHOUT_PROBABILITY], c)
+    data = {
+        "fitted_on": sorted(set(names)), "candidates": len(ys), "right": int(sum(ys)),
+        "models": {"with_probability": with_p.to_json(), "without_probability": without_p.to_json()},
+    }
+    Path(out).write_text(json.dumps(data, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+    print(f"{len(ys)} candidates from {len(set(names))} runs, {sum(ys)} right; written {out}")
+    print("with the model's probability:\n" + report(with_p, xs, ys))
+    print("without it:\n" + report(without_p, xs, ys))
+    return data
