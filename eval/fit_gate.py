@@ -67,32 +67,29 @@ def labelled(run_dirs: Sequence[Path]) -> Rows:
     return xs, ys, ws, names, items
 
 
-def per_item(p: Sequence[float], ys: Sequence[int], ws: Sequence[float], items: Sequence[int]
-             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(probability, label, weight) of each item's surest candidate: what is shown."""
-    best: dict[int, int] = {}
+def _risk_table(p: Sequence[float], ys: Sequence[int], ws: Sequence[float], items: Sequence[int]
+                ) -> tuple[tuple[float, float], ...]:
+    """(risk, the lowest threshold whose weighted error among answered items is within it),
+    an item showing its first candidate (the model's sentences before the quote) that
+    reaches the threshold."""
+    by_item: dict[int, list[int]] = {}
     for i, item in enumerate(items):
-        if item not in best or p[i] > p[best[item]]:
-            best[item] = i
-    rows = list(best.values())
-    weight = {item: 0.0 for item in best}
-    for i, item in enumerate(items):
-        weight[item] += ws[i]
-    return (np.array([p[i] for i in rows]), np.array([ys[i] for i in rows], dtype=float),
-            np.array([weight[items[i]] for i in rows]))
-
-
-def _risk_table(p: np.ndarray, y: np.ndarray, w: np.ndarray) -> tuple[tuple[float, float], ...]:
-    """(risk, lowest threshold whose weighted error among answered is within it)."""
-    order = np.argsort(-p, kind="stable")
-    wrong = np.cumsum(w[order] * (1 - y[order]))
-    shown = np.cumsum(w[order])
-    error = wrong / shown
+        by_item.setdefault(item, []).append(i)
+    weight = {item: sum(ws[i] for i in rows) for item, rows in by_item.items()}
+    errors: list[tuple[float, float]] = []  # (threshold, error among answered)
+    for t in sorted(set(p), reverse=True):
+        shown = wrong = 0.0
+        for item, rows in by_item.items():
+            chosen = next((i for i in rows if p[i] >= t), None)
+            if chosen is not None:
+                shown += weight[item]
+                wrong += weight[item] * (1 - ys[chosen])
+        errors.append((t, wrong / shown))
     table = []
     for risk in RISKS:
-        ok = np.nonzero(error <= risk + 1e-12)[0]
-        if len(ok):
-            table.append((risk, float(p[order][ok.max()])))
+        ok = [t for t, e in errors if e <= risk + 1e-12]
+        if ok:
+            table.append((risk, float(min(ok))))
     return tuple(table)
 
 
@@ -134,7 +131,7 @@ def fit(xs: list[dict[str, float]], ys: list[int], ws: list[float], items: list[
     p = lr.predict_proba(z)[:, 1]
     return Fitted(tuple(features), tuple(float(v) for v in lr.coef_[0]), float(lr.intercept_[0]),
                  tuple(float(v) for v in center), tuple(float(v) for v in scale),
-                 _risk_table(*per_item(list(p), ys, ws, items)))
+                 _risk_table(list(p), ys, ws, items))
 
 
 def report(model: Fitted, xs: list[dict[str, float]], ys: list[int]) -> str:
@@ -150,8 +147,14 @@ def run(run_dirs: Sequence[Path], out: Path = GATE_FILE, c: float = 1.0) -> dict
     xs, ys, ws, names, items = labelled(run_dirs)
     with_p = fit(xs, ys, ws, items, FEATURES, c)
     without_p = fit(xs, ys, ws, items, [f for f in FEATURES if f not in WITHOUT_PROBABILITY], c)
+    models = {json.loads((Path(r) / "run.json").read_text(encoding="utf-8")).get("embedding_model")
+              for r in run_dirs if (Path(r) / "run.json").is_file()}
+    if len(models) != 1:
+        raise DataError(f"the runs used {len(models)} embedding models ({sorted(map(str, models))}); "
+                        "the gate's cosines are on one model's scale: fit on runs of one")
     data = {
-        "fitted_on": sorted(set(names)), "candidates": len(ys), "right": int(sum(ys)),
+        "fitted_on": sorted(set(names)), "embedding_model": models.pop(),
+        "candidates": len(ys), "right": int(sum(ys)),
         "models": {"with_probability": with_p.to_json(), "without_probability": without_p.to_json()},
     }
     Path(out).write_text(json.dumps(data, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")

@@ -107,7 +107,7 @@ class Settings:
     answer_confidence: bool = True
     # The error rate among answered questions the answer gate aims at (0-1): lower
     # refuses more. 1 shows every candidate answer.
-    answer_risk: float = 0.2
+    answer_risk: float = 0.4
     # Dense cosine the best passage must reach for the archive to count as covering a
     # question. Calibrated for the default e5-small on chinese_squad_dev (1.1% of
     # answerable questions refused; bench/calibrate_refusal.py); set 0 for other models

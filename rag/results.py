@@ -117,8 +117,9 @@ class Scored:
 
 @dataclass(frozen=True)
 class Verdict:
-    """The answer gate's decision (see `rag.answer.gate`): the surest candidate is shown
-    when its probability reaches `threshold`; otherwise the answer is a refusal."""
+    """The answer gate's decision (see `rag.answer.gate`): the first candidate whose
+    probability reaches `threshold` is shown, the model's own sentences before the quoted
+    evidence; with none, the answer is a refusal."""
 
     threshold: float
     candidates: tuple[Scored, ...]  # the model's supported sentences, then the quote
@@ -133,8 +134,7 @@ class Verdict:
 
     @property
     def chosen(self) -> Scored | None:
-        best = self.best
-        return best if best.probability >= self.threshold else None
+        return next((c for c in self.candidates if c.probability >= self.threshold), None)
 
 
 @dataclass(frozen=True)

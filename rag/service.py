@@ -17,7 +17,10 @@ from rag.answer import brief as briefs
 from rag.answer.ask import OnEvidence, OnToken, ask, covers
 from rag.answer.brief import Progress as BriefProgress
 from rag.answer.evidence import select_evidence
+from rag.answer.gate import FEATURES as GATE_FEATURES  # noqa: F401  (eval fits the gate)
+from rag.answer.gate import GATE_FILE as GATE_FILE
 from rag.answer.gate import Embed, cosine_with
+from rag.answer.gate import load as load_gate
 from rag.answer.prompts import answer_messages
 from rag.answer.verify import check_support
 from rag.answer.verify import warm_up as warm_up_verification
@@ -371,6 +374,8 @@ class Service:
         else:
             day = self.latest_date() if search is None else None
 
+        # The gate's cosine features are on the scale of the embedding model it was fitted with.
+        calibrated = load_gate().embedding_model == s.embedding_model
         with self._answering():
             return ask(
                 question, search or self._archive_search, generator or self.generator,
@@ -378,7 +383,7 @@ class Service:
                 max_tokens=s.max_answer_tokens, on_token=on_token, on_evidence=on_evidence,
                 evidence_budget=s.evidence_chars, prompt_chars=s.prompt_chars,
                 confidence=s.answer_confidence, risk=s.answer_risk,
-                cosine=self._cosine(),
+                cosine=self._cosine() if calibrated else None, dense_scores=calibrated,
             )
 
     def _cosine(self) -> Embed:

@@ -18,8 +18,8 @@ BRIDGE = "青川跨江大桥合龙\n\n2025-08-08\n\n本报讯 青川跨江大桥
 
 
 class HeldEmbedder(FakeEmbedder):
-    """Embeds passages for the ingest's thread only once the test lets it: the ingest
-    stops inside its write, while a question (on this thread) is answered."""
+    """Embeds passages for the thread named "ingest" only once the test lets it: the
+    ingest stops inside its write, while questions (which embed too) are answered."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -27,7 +27,7 @@ class HeldEmbedder(FakeEmbedder):
         self.waiting = threading.Event()
 
     def embed_passages(self, texts):  # type: ignore[no-untyped-def]
-        if self.hold.is_set() and threading.current_thread() is not threading.main_thread():
+        if self.hold.is_set() and threading.current_thread().name == "ingest":
             self.waiting.set()
             while self.hold.is_set():
                 time.sleep(0.01)
@@ -52,7 +52,7 @@ def test_questions_are_answered_while_an_ingest_is_under_way(tmp_path: Path) -> 
         (docs / f"tunnel{n}.txt").write_text(_tunnel(n), encoding="utf-8")
 
     embedder.hold.set()
-    writing = threading.Thread(target=service.ingest, args=([docs],))
+    writing = threading.Thread(target=service.ingest, args=([docs],), name="ingest")
     writing.start()
     try:
         assert embedder.waiting.wait(5), "the ingest never reached the embedder"
@@ -97,7 +97,7 @@ def test_the_writing_process_swaps_in_what_each_batch_committed(tmp_path: Path, 
         return original(self, texts)
 
     monkeypatch.setattr(HeldEmbedder, "embed_passages", second_call_waits)
-    writing = threading.Thread(target=service.ingest, args=([docs],))
+    writing = threading.Thread(target=service.ingest, args=([docs],), name="ingest")
     writing.start()
     try:
         assert embedder.waiting.wait(5)
@@ -126,7 +126,7 @@ def test_the_chat_answers_while_an_upload_is_being_indexed(tmp_path: Path) -> No
     sent.parent.mkdir()
     sent.write_text(_tunnel(1), encoding="utf-8")
     embedder.hold.set()
-    uploading = threading.Thread(target=h.ingest, args=([str(sent)],))
+    uploading = threading.Thread(target=h.ingest, args=([str(sent)],), name="ingest")
     uploading.start()
     try:
         assert embedder.waiting.wait(5)

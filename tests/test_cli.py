@@ -83,7 +83,8 @@ def test_ask_json_with_the_extractive_backend(rag, archive):
     assert code == 0, err
     data = json.loads(out)
     assert set(data) == {"question", "standalone_question", "answer", "refused", "sentences",
-                         "citations", "evidence", "timings"}
+                         "citations", "evidence", "timings", "confidence"}
+    assert data["confidence"]["probability"] >= data["confidence"]["threshold"]
     assert not data["refused"] and "4.2万" in data["answer"]
     assert data["sentences"][0]["supported"] and data["sentences"][0]["citations"]
     cited = data["citations"][0]

@@ -39,7 +39,7 @@ from rag.types import Hit, Search, evidence_text
 
 OnToken = Callable[[str], None]
 OnEvidence = Callable[[tuple[Evidence, ...]], None]
-DEFAULT_RISK = 0.2
+DEFAULT_RISK = 0.4
 
 __all__ = ["ask", "covers", "looks_like_follow_up", "newer_report", "rewrite"]
 
@@ -165,6 +165,7 @@ def ask(
     risk: float = DEFAULT_RISK,
     gate: gates.Gate | None = None,
     cosine: gates.Embed | None = None,
+    dense_scores: bool = True,
 ) -> Answer:
     """Answer `question` from the archive; see the module docstring for the pipeline.
 
@@ -174,7 +175,8 @@ def ask(
     `on_token` the model's draft as it is written. `confidence` asks a generator that can
     say how likely its reply starts with a word whether the passages answer the question
     (`Answer.confidence`). `risk` is the error rate among answered questions the gate
-    aims at; `cosine(question, sentences)` gives the gate the embedding model's view.
+    aims at; `cosine(question, sentences)` gives the gate the embedding model's view, and
+    `dense_scores` says whether the hits' dense scores are on the scale it was fitted on.
     """
     started = time.perf_counter()
     timings: dict[str, float] = {}
@@ -225,7 +227,7 @@ def ask(
     if not candidates:
         return refuse(draft)
     xs = gates.score(standalone, candidates, hits, evidence, refused=refused,
-                     supported_share=share, p_yes=score, cosine=cosine)
+                     supported_share=share, p_yes=score, cosine=cosine, dense=dense_scores)
     verdict = gates.decide(gate or gates.load(), list(zip(candidates, xs, strict=True)),
                            risk, score is not None)
     timings["gate_s"] = time.perf_counter() - gated

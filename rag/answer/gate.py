@@ -44,7 +44,7 @@ FEATURES = (
     "restates",  # the answer only repeats the question's words
     "anchors_missed",  # the answer's sentence misses a number or name the question states
     "cover",  # share of the question's content bigrams in the answer's sentence (and the one before)
-    "cosine",  # e5 cosine between the question and that sentence
+    "cosine",  # e5 cosine between the question and that sentence (absent without an embedder)
     "dense_best",  # the best passage's dense cosine to the question
     "dense_cited",  # the cited passage's dense cosine
     "evidence_top",  # the best evidence sentence's score
@@ -54,6 +54,7 @@ FEATURES = (
     "refused_p_yes",  # the model's probability where it refused
     "quoted",  # the candidate is the best evidence sentence, quoted
     "quoted_p_yes",
+    "quoted_cover",  # how much of the question a quoted sentence states
     "absent",  # share of the question's words found in no passage
     "in_evidence",  # share of the answer's bigrams in the best evidence sentence
 )
@@ -115,15 +116,21 @@ def features(
 def score(
     question: str, candidates: Sequence[Candidate], hits: Sequence[Hit], evidence: Sequence[Evidence],
     *, refused: bool, supported_share: float, p_yes: float | None, cosine: Embed | None = None,
+    dense: bool = True,
 ) -> list[dict[str, float]]:
-    """The features of each candidate; `cosine` is asked once for all their sentences."""
+    """The features of each candidate; `cosine` is asked once for all their sentences.
+
+    Cosines are on the scale of the embedding model the gate was fitted with: without
+    `cosine`, or with `dense` false (another model's scores), those features are left
+    out, and the gate takes their mean."""
     windows = [_window(c.text, [hits[n - 1].passage.text for n in c.cited if 0 < n <= len(hits)])
                for c in candidates]
-    cosines = cosine(question, windows) if cosine is not None else [0.0] * len(windows)
+    cosines: list[float | None] = (list(cosine(question, windows)) if cosine is not None
+                                   else [None] * len(windows))
     wanted = content_bigrams(question)
     kind = asked.kind(question)
     anchors = asked.question_anchors(question)
-    dense = [h.dense_score for h in hits if h.dense_score is not None]
+    scores = [h.dense_score for h in hits if h.dense_score is not None]
     yes = _log_odds(p_yes) if p_yes is not None else 0.0
     absent = _absent(question, [h.passage.text for h in hits])
     top = max(evidence, key=lambda e: e.score).text if evidence else ""
@@ -131,6 +138,7 @@ def score(
     for candidate, window, cos in zip(candidates, windows, cosines, strict=True):
         text = candidate.text
         cited = [hits[n - 1].dense_score for n in candidate.cited if 0 < n <= len(hits)]
+        cover = len(wanted & content_bigrams(window)) / len(wanted) if wanted else 0.0
         out.append({
             "p_yes": yes,
             "refused": float(refused),
@@ -138,10 +146,10 @@ def score(
             "misfit": float(kind in ("figure", "date", "title") and not asked.fits(question, text)),
             "restates": float(asked.restates(question, text)),
             "anchors_missed": float(bool(anchors) and not states_anchors(anchors, window)),
-            "cover": len(wanted & content_bigrams(window)) / len(wanted) if wanted else 0.0,
-            "cosine": float(cos) if window else 0.0,
-            "dense_best": max(dense, default=0.0),
-            "dense_cited": max((d for d in cited if d is not None), default=0.0),
+            "cover": cover,
+            **({"cosine": float(cos)} if cos is not None and window else {}),
+            **({"dense_best": max(scores, default=0.0),
+                "dense_cited": max((d for d in cited if d is not None), default=0.0)} if dense else {}),
             "evidence_top": max((e.score for e in evidence), default=0.0),
             "length": math.log1p(len(text)),
             "asks_figure": float(kind == "figure"),
@@ -149,6 +157,7 @@ def score(
             "refused_p_yes": yes if refused else 0.0,
             "quoted": float(candidate.quoted),
             "quoted_p_yes": yes if candidate.quoted else 0.0,
+            "quoted_cover": cover if candidate.quoted else 0.0,
             "absent": absent,
             "in_evidence": _share(text, top) if top else 0.0,
         })
@@ -183,8 +192,9 @@ class Model:
     risks: tuple[tuple[float, float], ...]  # (error rate among answered, threshold), by rate
 
     def probability(self, x: Mapping[str, float]) -> float:
+        """P(right); a feature `x` lacks (no embedder to give a cosine) counts as its mean."""
         z = self.bias + sum(
-            w * (x.get(f, 0.0) - c) / s
+            w * (x.get(f, c) - c) / s
             for f, w, c, s in zip(self.features, self.weights, self.center, self.scale, strict=True)
         )
         return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
@@ -220,6 +230,7 @@ class Model:
 class Gate:
     with_probability: Model  # for a backend that gives P(是)
     without_probability: Model
+    embedding_model: str = ""  # whose cosines the features were fitted on
 
     def model(self, has_probability: bool) -> Model:
         return self.with_probability if has_probability else self.without_probability
@@ -229,7 +240,8 @@ class Gate:
 def load(path: Path = GATE_FILE) -> Gate:
     data = json.loads(Path(path).read_text(encoding="utf-8"))
     models = data["models"]
-    return Gate(Model.from_json(models["with_probability"]), Model.from_json(models["without_probability"]))
+    return Gate(Model.from_json(models["with_probability"]), Model.from_json(models["without_probability"]),
+                str(data.get("embedding_model") or ""))
 
 
 def decide(gate: Gate, scored: Sequence[tuple[Candidate, Mapping[str, float]]], risk: float,
