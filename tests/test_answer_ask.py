@@ -231,19 +231,6 @@ MINES = [
 ]
 
 
-UNION = [
-    ("行业集体合同签订", "2025-11-06", "11月5日，行业集体合同签订，覆盖全县23家企业的骑手。"),
-    ("县总工会案例入选", "2025-11-20",
-     "近日，省总工会公布第3批优秀案例，县总工会报送的《一纸协议护航千名骑手》入选。"
-     "此前，县总工会组织23家外卖平台及配送服务企业的代表进行协商。"),
-]
-
-
-SHOW = [("县老年大学新春文艺演出", "2025-01-20",
-         "在热烈的开场舞《春到农家》中，县老年大学2025年新春文艺演出拉开帷幕。"
-         "随后，快板《夸家乡》、独唱《我的祖国》、葫芦丝《月光下的凤尾竹》等节目接连登场。")]
-
-
 RIVER = [
     ("沙溪河治理工程开工", "2024-11-26",
      "11月25日上午，沙溪河流域水环境综合治理工程开工。这是我市今年投资规模最大的生态环境项目，总投资12.6亿元。"),
@@ -319,3 +306,27 @@ def test_confidence_is_the_models_yes_to_the_answer_prompt_plus_one_question():
                ProbingGenerator("柳林县共有27座煤矿。[1]"), confidence=False).confidence is None
     assert ask("柳林县有多少座煤矿？", search_returning(make_hits()),
                ScriptedGenerator("柳林县共有27座煤矿。[1]"), confidence=True).confidence is None
+
+
+def test_the_figure_of_the_list_item_the_question_names_replaces_its_neighbour():
+    answer = asked("北原县有几座矿井的5G信号通到了井下？", "北原县有12座矿井实现了5G入井。[1]", MINES)
+    assert not answer.refused
+    assert answer.answer == "北原县有5座矿井实现了5G入井[1]。"
+    assert answer.sentences[0].reattached  # changed from what the model wrote
+    answer = asked("北原县65岁以上老人占总人口的比例是多少？", "65岁及以上老人占总人口的18.2%。[1]", MINES)
+    assert "12.4%" in answer.answer and "18.2%" not in answer.answer
+    # the right item is left alone
+    answer = asked("北原县建成了几座智能化矿井？", "北原县建成了12座智能化矿井。[1]", MINES)
+    assert answer.answer == "北原县建成了12座智能化矿井[1]。"
+
+
+def test_a_figure_at_another_stage_gives_way_to_the_one_the_question_asks_for():
+    # 71公里 is what is done; the question asks what was planned
+    answer = asked("清水河治理工程计划新建和改造多少公里雨水管网？", "71公里[1]。", PIPES)
+    assert not answer.refused and answer.answer == "96公里[1]。"
+    assert answer.sentences[0].reattached
+    # and the other way round, the right figure is left alone
+    answer = asked("清水河治理工程已有多少公里雨水管网完工？", "已有71公里完工[1]。", PIPES)
+    assert answer.answer == "已有71公里完工[1]。"
+    answer = asked("清水河治理工程已有多少公里雨水管网完工？", "96公里[1]。", PIPES)
+    assert answer.answer == "71公里[1]。"

@@ -9,7 +9,9 @@ The pipeline, in order:
    whether the passages answer the question at all (its P(是), the KV cache making it
    cost only the question's suffix).
 4. Verification keeps each draft sentence whose numbers, dates and names a cited passage
-   states (re-attached to the passage that does when the model cited the wrong one).
+   states (re-attached to the passage that does when the model cited the wrong one); a
+   figure read from the wrong item of a list, or at the wrong stage (done for planned),
+   is replaced by the one its source sentence says of what was asked.
    A refused draft, or one with no supported sentence, becomes the best evidence
    sentence, quoted.
 5. The answer gate (`gate`) scores that candidate and alone decides: show it, or refuse.
@@ -19,22 +21,23 @@ The pipeline, in order:
 from __future__ import annotations
 
 import datetime as dt
+import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 from rag.answer import gate as gates
 from rag.answer import prompts
 from rag.answer import verify as cite
 from rag.answer.citations import is_refusal, with_markers
 from rag.answer.evidence import DEFAULT_BUDGET, select_evidence
-from rag.answer.question import looks_like_follow_up
+from rag.answer.question import looks_like_follow_up, question_anchors
 from rag.generate import Generator, Message
 from rag.results import REFUSAL, Answer, AnswerSentence, Citation, Evidence, Verdict
 from rag.text.bigrams import content_bigrams
 from rag.text.chunking import split_sentences
 from rag.text.dates import resolve_range
 from rag.text.measures import measure_label, same_label, same_measure
-from rag.text.quantities import find_quantities, same_quantity
+from rag.text.quantities import Quantity, find_quantities, same_quantity
 from rag.types import Hit, Search, evidence_text
 
 OnToken = Callable[[str], None]
@@ -109,6 +112,124 @@ def newer_report(
     return None if best is None else (best[1], best[2], best[3])
 
 
+_CLAUSE_END = re.compile(r"[，,；;：:]")
+
+
+def _clauses(sentence: str) -> list[tuple[int, int]]:
+    spans, start = [], 0
+    for m in _CLAUSE_END.finditer(sentence):
+        spans.append((start, m.end()))
+        start = m.end()
+    if start < len(sentence):
+        spans.append((start, len(sentence)))
+    return spans
+
+
+def _figure_windows(sentence: str) -> list[tuple[Quantity, str]]:
+    """Each figure of a sentence with its clause and the clause before it: the words a
+    list like 建成9座智能化煤矿，54个工作面，4座煤矿实现5G入井 ties to each number."""
+    clauses = _clauses(sentence)
+    out = []
+    for q in find_quantities(sentence):
+        i = next((k for k, (a, b) in enumerate(clauses) if a <= q.start < b), 0)
+        out.append((q, sentence[clauses[max(0, i - 1)][0] : clauses[i][1]]))
+    return out
+
+
+def _sources_of(figure: Quantity, citations: Sequence[int], hits: Sequence[Hit]) -> Iterator[tuple[str, str]]:
+    """(context, sentence) for each sentence of the cited passages stating `figure`; the
+    context is the article's title and date and the sentence before."""
+    for n in citations:
+        hit = hits[n - 1]
+        body = hit.passage.text
+        spans = split_sentences(body)
+        for i, (start, end) in enumerate(spans):
+            sentence = body[start:end]
+            if cite.states_quantity(figure, sentence):
+                before = body[spans[i - 1][0] : spans[i - 1][1]] if i else ""
+                yield evidence_text(hit.title, hit.published, before), sentence
+
+
+def _list_item(figure: Quantity, sentence: str, anchors: cite.Anchors) -> str | None:
+    """The figure of `sentence` said of the anchors, to put in place of `figure` when
+    `figure`'s own clause lacks them and exactly one other figure of its measure has them."""
+    windows = _figure_windows(sentence)
+    if any(same_quantity(q, figure) and cite.states_anchors(anchors, w) for q, w in windows):
+        return None
+    others = {q.text for q, w in windows
+              if same_measure(q, figure) and not same_quantity(q, figure) and cite.states_anchors(anchors, w)}
+    return others.pop() if len(others) == 1 else None
+
+
+# The stage a figure is at: planned (计划新建186公里) or done (已有142公里完工). Words of
+# both, or neither, leave the stage open.
+_PLANNED = re.compile(r"计划|规划|拟|预计|目标|力争|设计")
+_DONE = re.compile(r"已|完成|完工|建成|竣工|累计|实际")
+
+
+def _stage(text: str) -> str | None:
+    planned, done = bool(_PLANNED.search(text)), bool(_DONE.search(text))
+    return "planned" if planned and not done else "done" if done and not planned else None
+
+
+def staged(question: str, text: str, citations: Sequence[int], hits: Sequence[Hit]) -> str:
+    """`text` with each figure at the stage the question asks for.
+
+    When the question asks for what was planned (计划新建和改造多少公里) or what is done
+    (已完工多少公里), a figure whose own clause in its source sentence says the other
+    stage answers another question: in 计划新建和改造的186公里污水管网中，已有142公里完工,
+    142公里 is done and 186公里 planned. The one figure of the same measure in that
+    sentence at the asked stage is put in its place. Figures whose clause names no
+    stage, or both, or with no single figure at the asked stage, are left as they are
+    (the gate judges them).
+    """
+    wanted = _stage(question)
+    if wanted is None:
+        return text
+    asked = find_quantities(question)
+    result = text
+    for figure in find_quantities(text):
+        if figure.kind == "date" or any(same_quantity(figure, q) for q in asked):
+            continue
+        for _context, sentence in _sources_of(figure, citations, hits):
+            clauses = _clauses(sentence)
+            items = [(q, next(sentence[a:b] for a, b in clauses if a <= q.start < b))
+                     for q in find_quantities(sentence)]
+            if any(same_quantity(q, figure) and _stage(c) in (wanted, None) for q, c in items):
+                break  # said at the asked stage, or at none
+            others = {q.text for q, c in items
+                      if same_measure(q, figure) and not same_quantity(q, figure) and _stage(c) == wanted}
+            if len(others) == 1:
+                result = result.replace(figure.text, others.pop(), 1)
+            break
+    return result
+
+
+def listed(question: str, text: str, citations: Sequence[int], hits: Sequence[Hit]) -> str:
+    """`text` with a figure the model read from the wrong item of a list put right.
+
+    In 建成9座智能化煤矿，54个工作面，4座煤矿实现5G入井, asked how many mines have 5G, a
+    model answers 9座. When the source sentence's clause holding the answer's figure lacks
+    what the question pins down (`question.question_anchors`) and exactly one other figure
+    of the same measure in that sentence has it, that figure is put in its place. Whether
+    the sentence is about the question at all is the gate's feature `anchors_missed`.
+    """
+    anchors = question_anchors(question)
+    if not anchors:
+        return text
+    asked = find_quantities(question)
+    result = text
+    for figure in find_quantities(text):
+        if any(same_quantity(figure, q) for q in asked):
+            continue
+        fitting = [s for context, s in _sources_of(figure, citations, hits)
+                   if cite.states_anchors(anchors, context + s)]
+        item = _list_item(figure, fitting[0], anchors) if fitting else None
+        if item is not None:
+            result = result.replace(figure.text, item, 1)
+    return result
+
+
 def covers(hits: Sequence[Hit], min_score: float) -> bool:
     """Whether retrieval found the archive speaking to the question: some hit, and the
     best dense cosine (where there is one) at `min_score` or above."""
@@ -136,9 +257,12 @@ def _candidates(
             if s.refusal:
                 continue
             supported = s.supported and bool(s.citations)
-            sentences += (AnswerSentence(s.text, tuple(s.citations), supported, s.reattached),)
-            if supported:
-                kept.append((s.text, tuple(s.citations)))
+            text = s.text
+            if supported:  # a figure from the wrong item of a list, or at the wrong stage
+                text = staged(question, listed(question, text, s.citations, hits), s.citations, hits)
+                kept.append((text, tuple(s.citations)))
+            sentences += (AnswerSentence(text, tuple(s.citations), supported,
+                                         s.reattached or text != s.text),)
         refused = not sentences
     share = len(kept) / len(sentences) if sentences else 0.0
     out = [gates.Candidate(tuple(kept), False)] if kept else []

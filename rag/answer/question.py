@@ -118,7 +118,8 @@ def fits(question: str, answer: str) -> bool:
     if asked:
         word = "元" if asked.group(2) == "钱" else asked.group(2)  # 多少钱: an amount in 元
         measures = _PERSON if word in _PERSON else word if word in _UNITS else word + "个"
-        return re.search(rf"(?:{_NUMBER})\s*(?:万|亿)?[{measures}]", answer) is not None
+        # not an ordinal: 第一人民医院 counts no one
+        return re.search(rf"(?<!第)(?:{_NUMBER})\s*(?:万|亿)?[{measures}]", answer) is not None
     if ASKS_DATE.search(question):
         return _DATE_IN_ANSWER.search(answer) is not None
     if _ASKS_TITLE.search(question):
