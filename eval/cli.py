@@ -46,7 +46,7 @@ MakeService = Callable[[Settings], Any]
 RESULT_SETTINGS = ("embedding_model", "chunk_size", "chunk_overlap", "candidates", "rrf_k",
                    "max_per_article")
 ANSWER_SETTINGS = ("generator", "generator_model", "answer_k", "refuse_below",
-                   "max_answer_tokens", "n_ctx", "answer_confidence", "answer_risk")
+                   "max_answer_tokens", "n_ctx", "answer_confidence", "answer_risk", "quote_risk")
 
 
 def _default_service(settings: Settings) -> Any:
@@ -210,7 +210,8 @@ def run_qa(args: argparse.Namespace, make_service: MakeService = _default_servic
     index_dir = Path(args.index) if args.index else out / "pool-index"
     settings = _settings(args, index_dir=index_dir, generator=args.generator,
                          answer_confidence=False if getattr(args, "no_confidence", False) else None,
-                         answer_risk=getattr(args, "risk", None))
+                         answer_risk=getattr(args, "risk", None),
+                         quote_risk=getattr(args, "risk", None))
     extra: dict[str, Any] = {"index": str(index_dir.resolve())} if mode == "index" else {}
     if replay:
         extra["replay"] = str(Path(replay).resolve())
@@ -337,7 +338,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "question (the answer gate then uses its model fitted without it)")
     p.add_argument("--risk", type=float, default=None, metavar="RATE",
                    help="the answer gate's target error rate among answered questions "
-                        "(setting answer_risk; 1 shows every candidate answer)")
+                        "(settings answer_risk and quote_risk; 1 shows every candidate answer)")
     p.add_argument("--exclude-sample", type=int, default=0, metavar="N",
                    help="leave out the N items that --limit N with this --seed scores "
                         "(to collect drafts for fitting the answer gate on other items)")

@@ -108,6 +108,10 @@ class Settings:
     # The error rate among answered questions the answer gate aims at (0-1): lower
     # refuses more. 1 shows every candidate answer.
     answer_risk: float = 0.4
+    # The same for an evidence sentence quoted in place of a refused or unsupported
+    # draft: a stricter bar, since a quote that does not answer still reads as the
+    # archive's word on the question.
+    quote_risk: float = 0.25
     # Dense cosine the best passage must reach for the archive to count as covering a
     # question. Calibrated for the default e5-small on chinese_squad_dev (1.1% of
     # answerable questions refused; bench/calibrate_refusal.py); set 0 for other models
@@ -152,6 +156,10 @@ class Settings:
             raise ConfigError(f"setting brief_same_story must be within (0, 1], got {self.brief_same_story}")
         if not 0.0 <= self.refuse_below <= 1.0:
             raise ConfigError(f"setting refuse_below must be within [0, 1], got {self.refuse_below}")
+        for name in ("answer_risk", "quote_risk"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ConfigError(f"setting {name} must be within [0, 1] (a share of wrong answers), "
+                                  f"got {getattr(self, name)}")
         if self.generator not in GENERATORS:
             raise ConfigError(
                 f"setting generator must be {', '.join(GENERATORS[:-1])} or {GENERATORS[-1]}, "

@@ -118,11 +118,12 @@ class Scored:
 @dataclass(frozen=True)
 class Verdict:
     """The answer gate's decision (see `rag.answer.gate`): the first candidate whose
-    probability reaches `threshold` is shown, the model's own sentences before the quoted
-    evidence; with none, the answer is a refusal."""
+    probability reaches its bar is shown, the model's own sentences (`threshold`) before
+    the quoted evidence (`quote_threshold`); with none, the answer is a refusal."""
 
     threshold: float
     candidates: tuple[Scored, ...]  # the model's supported sentences, then the quote
+    quote_threshold: float = 1.0
 
     @property
     def best(self) -> Scored:
@@ -132,9 +133,12 @@ class Verdict:
     def probability(self) -> float:
         return self.best.probability
 
+    def bar(self, candidate: Scored) -> float:
+        return self.quote_threshold if candidate.quoted else self.threshold
+
     @property
     def chosen(self) -> Scored | None:
-        return next((c for c in self.candidates if c.probability >= self.threshold), None)
+        return next((c for c in self.candidates if c.probability >= self.bar(c)), None)
 
 
 @dataclass(frozen=True)

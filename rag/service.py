@@ -382,7 +382,7 @@ class Service:
                 history=history, as_of=day, min_score=s.refuse_below,
                 max_tokens=s.max_answer_tokens, on_token=on_token, on_evidence=on_evidence,
                 evidence_budget=s.evidence_chars, prompt_chars=s.prompt_chars,
-                confidence=s.answer_confidence, risk=s.answer_risk,
+                confidence=s.answer_confidence, risk=s.answer_risk, quote_risk=s.quote_risk,
                 cosine=self._cosine() if calibrated else None, dense_scores=calibrated,
             )
 

@@ -20,6 +20,7 @@ from rag.types import Hit, Passage
 def ask(question, search, generator, **options):
     options.setdefault("gate", answer_all_gate())
     options.setdefault("risk", 1.0)
+    options.setdefault("quote_risk", 1.0)
     return _ask(question, search, generator, **options)
 
 

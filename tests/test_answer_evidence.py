@@ -72,7 +72,7 @@ def test_ask_shows_the_evidence_before_the_first_token_and_returns_it():
     answer = ask(
         "沙溪河治理工程总投资多少？", lambda q, s, u: HITS, gen,
         on_evidence=lambda ev: events.append(("evidence", len(ev))),
-        on_token=lambda t: events.append(("token", t)), gate=answer_all_gate(), risk=1.0,
+        on_token=lambda t: events.append(("token", t)), gate=answer_all_gate(), risk=1.0, quote_risk=1.0,
     )
     assert events[0][0] == "evidence" and events[0][1] >= 1
     assert all(kind == "token" for kind, _ in events[1:])

@@ -111,3 +111,17 @@ def test_a_model_file_with_an_unknown_feature_is_refused(tmp_path):
     bad = {**model.to_json(), "features": ["mood"]}
     with pytest.raises(ValueError, match="mood"):
         gates.Model.from_json(bad)
+
+
+def test_the_models_sentences_come_first_and_a_quote_needs_the_stricter_bar():
+    from rag.results import Scored, Verdict
+
+    draft = Scored("27座。", False, 0.3, {})
+    quote = Scored("资料原文：“柳林县共有27座煤矿”。", True, 0.5, {})
+    verdict = Verdict(0.2, (draft, quote), quote_threshold=0.6)
+    assert verdict.chosen is draft and verdict.best is quote  # surer, but the model's answer first
+    assert Verdict(0.2, (quote,), quote_threshold=0.6).chosen is None
+    assert Verdict(0.2, (quote,), quote_threshold=0.45).chosen is quote
+    assert Verdict(0.4, (draft, quote), quote_threshold=0.45).chosen is quote
+    model = gates.load().with_probability
+    assert model.threshold(0.25) >= model.threshold(0.4)  # the quote's bar is the stricter

@@ -391,3 +391,49 @@ def test_lenient_accuracy_is_reported_beside_the_strict_one_for_answer_and_draft
     assert [r["scores"]["draft_lenient_accuracy"] for r in records] == [1.0, 1.0]  # the check lost one
     answer = summarize(records)["answer"]
     assert answer["lenient_accuracy"] == 0.5 and answer["draft_lenient_accuracy"] == 1.0
+
+
+def _gate_run(folder, embedding_model, rows):
+    """A qa run's folder holding candidates with the gate's features and their labels."""
+    folder.mkdir(parents=True)
+    (folder / "run.json").write_text(json.dumps({"embedding_model": embedding_model}), encoding="utf-8")
+    with (folder / "items.jsonl").open("w", encoding="utf-8") as f:
+        for i, (p_yes, cover, right) in enumerate(rows):
+            candidate = {"text": "…", "quoted": False, "probability": 0.5, "right": right,
+                         "features": {"p_yes": p_yes, "cover": cover}}
+            f.write(json.dumps({"id": f"{folder.name}-{i}", "answerable": True, "scores": {},
+                                "verdict": {"candidates": [candidate]}}) + "\n")
+
+
+def test_fit_gate_learns_from_labelled_candidates_and_writes_plain_numbers(tmp_path):
+    import random
+
+    from eval import fit_gate
+
+    from rag.answer import gate as gates
+
+    rng = random.Random(0)
+    rows = []
+    for _ in range(200):
+        right = rng.random() < 0.5
+        rows.append((rng.gauss(1.5 if right else -1.0, 1.0), rng.random(), right))
+    _gate_run(tmp_path / "a", "e5", rows[:120])
+    _gate_run(tmp_path / "b", "e5", rows[120:])
+    out = tmp_path / "gate.json"
+    fit_gate.run([tmp_path / "a", tmp_path / "b"], out)
+    data = json.loads(out.read_text(encoding="utf-8"))
+    assert data["embedding_model"] == "e5" and data["fitted_on"] == ["a", "b"]
+    gate = gates.load(out)
+    model = gate.with_probability
+    weights = dict(zip(model.features, model.weights, strict=True))
+    assert weights["p_yes"] > 0.5 > abs(weights["cover"])  # the signal, not the noise
+    assert model.probability({"p_yes": 3.0, "cover": 0.5}) > 0.8 > 0.2 > model.probability({"p_yes": -3.0, "cover": 0.5})
+    strict, loose = model.threshold(0.1), model.threshold(0.4)
+    assert strict >= loose > 0.0
+    assert "p_yes" not in gate.without_probability.features
+    # runs of two embedding models cannot share one scale of cosines
+    _gate_run(tmp_path / "c", "bge", rows[:50])
+    with pytest.raises(DataError, match="embedding models"):
+        fit_gate.run([tmp_path / "a", tmp_path / "c"], tmp_path / "other.json")
+    with pytest.raises(DataError, match="no such file"):
+        fit_gate.run([tmp_path / "missing"], tmp_path / "other.json")

@@ -43,6 +43,7 @@ from rag.types import Hit, Search, evidence_text
 OnToken = Callable[[str], None]
 OnEvidence = Callable[[tuple[Evidence, ...]], None]
 DEFAULT_RISK = 0.4
+DEFAULT_QUOTE_RISK = 0.25
 
 __all__ = ["ask", "covers", "looks_like_follow_up", "newer_report", "rewrite"]
 
@@ -287,6 +288,7 @@ def ask(
     prompt_chars: int = 0,
     confidence: bool = True,
     risk: float = DEFAULT_RISK,
+    quote_risk: float = DEFAULT_QUOTE_RISK,
     gate: gates.Gate | None = None,
     cosine: gates.Embed | None = None,
     dense_scores: bool = True,
@@ -299,7 +301,7 @@ def ask(
     `on_token` the model's draft as it is written. `confidence` asks a generator that can
     say how likely its reply starts with a word whether the passages answer the question
     (`Answer.confidence`). `risk` is the error rate among answered questions the gate
-    aims at; `cosine(question, sentences)` gives the gate the embedding model's view, and
+    aims at (`quote_risk` for a quoted evidence sentence); `cosine(question, sentences)` gives the gate the embedding model's view, and
     `dense_scores` says whether the hits' dense scores are on the scale it was fitted on.
     """
     started = time.perf_counter()
@@ -353,7 +355,7 @@ def ask(
     xs = gates.score(standalone, candidates, hits, evidence, refused=refused,
                      supported_share=share, p_yes=score, cosine=cosine, dense=dense_scores)
     verdict = gates.decide(gate or gates.load(), list(zip(candidates, xs, strict=True)),
-                           risk, score is not None)
+                           risk, score is not None, quote_risk)
     timings["gate_s"] = time.perf_counter() - gated
     chosen = verdict.chosen
     if chosen is None:

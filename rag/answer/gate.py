@@ -5,8 +5,10 @@ passages support. Then every candidate answer (a refused or unsupported draft be
 the best evidence sentence, quoted) is scored by a logistic regression over cheap
 features of the question, the evidence and the model's own probability that the
 passages answer (see `prompts.answerable_messages`). The probability that the answer
-is right decides: it is shown when the probability reaches the threshold that keeps
-the error rate among answered questions at the `answer_risk` setting.
+is right decides: the model's sentences are shown when it reaches the threshold that
+kept the error rate among answered questions at the `answer_risk` setting on the
+fitting data, else the quote when it reaches the stricter one of `quote_risk` (a quote
+that does not answer still reads as the archive's word on the question).
 
 The coefficients are fitted offline on labelled drafts (`eval/fit_gate.py`) and
 shipped as `gate.json` beside this file: plain numbers, one model with the model's
@@ -245,11 +247,14 @@ def load(path: Path = GATE_FILE) -> Gate:
 
 
 def decide(gate: Gate, scored: Sequence[tuple[Candidate, Mapping[str, float]]], risk: float,
-           has_probability: bool) -> Verdict:
-    """Each candidate's probability of being right, and the threshold for `risk`."""
+           has_probability: bool, quote_risk: float | None = None) -> Verdict:
+    """Each candidate's probability of being right, the threshold for `risk`, and the
+    (stricter) one for `quote_risk` that a quoted sentence must reach."""
     model = gate.model(has_probability)
+    quote_risk = risk if quote_risk is None else min(risk, quote_risk)
     return Verdict(model.threshold(risk), tuple(
-        Scored(c.text, c.quoted, model.probability(x), dict(x)) for c, x in scored))
+        Scored(c.text, c.quoted, model.probability(x), dict(x)) for c, x in scored),
+        model.threshold(quote_risk))
 
 
 def cosine_with(embed_query: Callable[[Sequence[str]], np.ndarray],
