@@ -331,3 +331,36 @@ def test_a_figure_at_another_stage_gives_way_to_the_one_the_question_asks_for():
     assert answer.answer == "已有71公里完工[1]。"
     answer = asked("清水河治理工程已有多少公里雨水管网完工？", "96公里[1]。", PIPES)
     assert answer.answer == "71公里[1]。"
+
+
+UNION = [
+    ("行业集体合同签订", "2025-11-06", "11月5日，行业集体合同签订，覆盖全县23家企业的骑手。"),
+    ("县总工会案例入选", "2025-11-20",
+     "近日，省总工会公布第3批优秀案例，县总工会报送的《一纸协议护航千名骑手》入选。"
+     "此前，县总工会组织23家外卖平台及配送服务企业的代表进行协商。"),
+]
+
+
+def test_a_bare_figure_cites_the_passage_that_says_it_about_the_question():
+    answer = asked("参加协商的外卖平台及配送服务企业有几家？", "23家。[1]", UNION)
+    assert not answer.refused
+    assert answer.answer == "23家[2][1]。"
+    assert answer.sentences[0].citations == (2, 1)
+    # when the cited passage is the one about the question, nothing is added
+    answer = asked("集体合同覆盖了全县多少家企业的骑手？", "23家。[1]", UNION)
+    assert answer.answer == "23家[1]。"
+
+
+SHOW = [("县老年大学新春文艺演出", "2025-01-20",
+         "在热烈的开场舞《春到农家》中，县老年大学2025年新春文艺演出拉开帷幕。"
+         "随后，快板《夸家乡》、独唱《我的祖国》、葫芦丝《月光下的凤尾竹》等节目接连登场。")]
+
+
+def test_a_title_from_a_list_gives_way_to_the_one_said_of_what_was_asked():
+    answer = asked("县老年大学新春文艺演出用哪个节目开场？", "快板《夸家乡》。[1]", SHOW)
+    assert answer.answer == "《春到农家》[1]。"
+    # the right title, or one of the list asked about, stays
+    answer = asked("县老年大学新春文艺演出用哪个节目开场？", "开场舞《春到农家》。[1]", SHOW)
+    assert answer.answer == "开场舞《春到农家》[1]。"
+    answer = asked("演出中葫芦丝演奏的是什么曲目？", "葫芦丝演奏了《月光下的凤尾竹》。[1]", SHOW)
+    assert answer.answer == "葫芦丝演奏了《月光下的凤尾竹》[1]。"

@@ -11,7 +11,9 @@ The pipeline, in order:
 4. Verification keeps each draft sentence whose numbers, dates and names a cited passage
    states (re-attached to the passage that does when the model cited the wrong one); a
    figure read from the wrong item of a list, or at the wrong stage (done for planned),
-   is replaced by the one its source sentence says of what was asked.
+   is replaced by the one its source sentence says of what was asked; a title from a
+   list gives way to the one said of what was asked; a bare figure also cites the
+   passage that says it of the question.
    A refused draft, or one with no supported sentence, becomes the best evidence
    sentence, quoted.
 5. The answer gate (`gate`) scores that candidate and alone decides: show it, or refuse.
@@ -24,6 +26,7 @@ import datetime as dt
 import re
 import time
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 
 from rag.answer import gate as gates
 from rag.answer import prompts
@@ -231,6 +234,90 @@ def listed(question: str, text: str, citations: Sequence[int], hits: Sequence[Hi
     return result
 
 
+@dataclass(frozen=True)
+class _Kept:
+    text: str
+    citations: tuple[int, ...]
+
+
+_TITLE = re.compile(r"《([^》]{2,40})》")
+# The words that ask for a title, not what the title is of.
+_TITLE_FRAME = re.compile(r"标题|题目|书名|篇名|剧名|曲名|名称|名字|是什么|叫什么|[的是]")
+
+
+def _titled_sentences(question: str, hits: Sequence[Hit]) -> list[tuple[float, tuple[str, ...], int]]:
+    """(share of the question's content bigrams, its 《…》 titles, hit number) for every
+    passage sentence holding a title; the titles themselves are not counted."""
+    wanted = content_bigrams(_TITLE_FRAME.sub(" ", question))
+    out: list[tuple[float, tuple[str, ...], int]] = []
+    if not wanted:
+        return out
+    for n, hit in enumerate(hits, start=1):
+        body = hit.passage.text
+        for start, end in split_sentences(body):
+            sentence = body[start:end]
+            titles = tuple(_TITLE.findall(sentence))
+            if titles:
+                rest = _TITLE.sub("，", sentence)
+                out.append((len(wanted & content_bigrams(rest)) / len(wanted), titles, n))
+    return out
+
+
+def _title_answer(question: str, hits: Sequence[Hit], answer: str = "",
+                  min_overlap: float = 0.5, margin: float = 0.2) -> _Kept | None:
+    """The 《…》 of the passage sentence closest to a question that asks for one.
+
+    Small models answer such questions with the sentence around the title, or with the
+    title of another item (随后……快板说唱《凝心聚力向未来》 for the 开场 number); the title
+    is a span to quote, not to write. A sentence with exactly one title and at least
+    `min_overlap` of the question's content bigrams is taken; when `answer` already
+    quotes a title, only if that sentence is closer by `margin` than any sentence
+    holding the answer's title.
+    """
+    sentences = _titled_sentences(question, hits)
+    single = [(o, t[0], n) for o, t, n in sentences if len(t) == 1 and o >= min_overlap]
+    if not single:
+        return None
+    overlap, title, n = max(single, key=lambda x: (x[0], -x[2]))
+    given = set(_TITLE.findall(answer))
+    if given:
+        if title in given:
+            return None
+        floor = max((o for o, t, _ in sentences if given & set(t)), default=0.0)
+        if overlap < floor + margin:
+            return None
+    return _Kept(f"《{title}》。", (n,))
+
+
+def _focus(question: str, kept: _Kept, hits: Sequence[Hit]) -> _Kept:
+    """Cite first the passage where the answer's figure is said about what was asked.
+
+    A bare 17家 is supported by every passage that mentions 17家; the one whose sentence
+    with it shares the most with the question is where the answer comes from. It is put
+    in front of the model's citations when it says so clearly more closely.
+    """
+    figures = [q for q in find_quantities(kept.text) if q.kind != "date"]
+    wanted = content_bigrams(question)
+    if not figures or not wanted:
+        return kept
+
+    def closeness(n: int) -> float:
+        body = hits[n - 1].passage.text
+        return max((len(wanted & content_bigrams(body[a:b])) / len(wanted)
+                    for a, b in split_sentences(body)
+                    if all(cite.states_quantity(f, body[a:b]) for f in figures)), default=0.0)
+
+    cited = max(closeness(n) for n in kept.citations)
+    others = [n for n in range(1, len(hits) + 1) if n not in kept.citations
+              and cite.check_support(kept.text, _verification_text(hits[n - 1])).supported]
+    if not others:
+        return kept
+    best = max(others, key=lambda n: (closeness(n), -n))
+    if closeness(best) >= cited + 0.2:
+        return _Kept(kept.text, (best, *kept.citations))
+    return kept
+
+
 def covers(hits: Sequence[Hit], min_score: float) -> bool:
     """Whether retrieval found the archive speaking to the question: some hit, and the
     best dense cosine (where there is one) at `min_score` or above."""
@@ -259,12 +346,21 @@ def _candidates(
                 continue
             supported = s.supported and bool(s.citations)
             text = s.text
+            citations = tuple(s.citations)
             if supported:  # a figure from the wrong item of a list, or at the wrong stage
-                text = staged(question, listed(question, text, s.citations, hits), s.citations, hits)
-                kept.append((text, tuple(s.citations)))
-            sentences += (AnswerSentence(text, tuple(s.citations), supported,
-                                         s.reattached or text != s.text),)
+                text = staged(question, listed(question, text, citations, hits), citations, hits)
+                citations = _focus(question, _Kept(text, citations), hits).citations
+                kept.append((text, citations))
+            sentences += (AnswerSentence(text, citations, supported,
+                                         s.reattached or text != s.text or citations != tuple(s.citations)),)
         refused = not sentences
+    said = "".join(text for text, _ in kept)
+    if len(kept) == 1 and len(_TITLE.findall(said)) == 1:
+        # the answer names one title: the one said of what the question asks, if another is
+        closer = _title_answer(question, hits, said)
+        if closer is not None:
+            kept = [(closer.text, closer.citations)]
+            sentences = (AnswerSentence(closer.text, closer.citations, True, True),)
     share = len(kept) / len(sentences) if sentences else 0.0
     out = [gates.Candidate(tuple(kept), False)] if kept else []
     quoted = gates.quote(evidence)
