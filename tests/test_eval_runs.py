@@ -409,7 +409,6 @@ def test_fit_gate_learns_from_labelled_candidates_and_writes_plain_numbers(tmp_p
     import random
 
     from eval import fit_gate
-
     from rag.answer import gate as gates
 
     rng = random.Random(0)
