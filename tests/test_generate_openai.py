@@ -8,6 +8,7 @@ import threading
 import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 import pytest
 
@@ -30,7 +31,7 @@ class FakeServer(ThreadingHTTPServer):
     def __init__(self) -> None:
         super().__init__(("127.0.0.1", 0), Handler)
         self.mode = "ok"
-        self.requests: list[tuple[str, dict[str, str], dict]] = []
+        self.requests: list[tuple[str, Any, dict]] = []
         self.release = threading.Event()  # lets a stalled handler finish at teardown
 
     @property
@@ -47,10 +48,12 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        self.server.requests.append((self.path, dict(self.headers), body))
+        self.server.requests.append((self.path, self.headers, body))  # names case-insensitive
         mode = self.server.mode
         if self.path != "/v1/chat/completions":
             return self._json(404, {"error": {"message": f"no route {self.path}"}})
+        if mode == "unauthorized":
+            return self._json(401, {"error": {"message": "Incorrect API key provided", "type": "invalid_request_error"}})
         if mode == "error":
             return self._json(500, {"error": {"message": "model crashed", "type": "server_error"}})
         if mode == "overflow":
@@ -145,6 +148,16 @@ def test_http_error_names_url_and_status_but_not_the_key(server, monkeypatch):
         message = str(info.value)
         assert f"{server.base_url}/chat/completions answered HTTP 500" in message
         assert "model crashed" in message and KEY not in message
+
+
+def test_a_wrong_key_says_which_setting_to_check_but_not_the_key(server, monkeypatch):
+    monkeypatch.setenv("RAG_TEST_KEY", KEY)
+    server.mode = "unauthorized"
+    with pytest.raises(GenerationError) as info:
+        make(server).generate(MESSAGES, max_tokens=8)
+    message = str(info.value)
+    assert "HTTP 401" in message and "Incorrect API key provided" in message
+    assert "check the key in $RAG_TEST_KEY" in message and KEY not in message
 
 
 def test_non_json_error_body_is_shown(server):

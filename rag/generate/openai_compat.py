@@ -1,13 +1,12 @@
 """Any server that speaks OpenAI's chat-completions API: vLLM, Ollama, llama.cpp, DeepSeek.
 
-Only the standard library: one POST to ``{base_url}/chat/completions``, JSON back, or
-server-sent events (``data: {...}`` lines ending with ``data: [DONE]``) when streaming.
+Spoken through the official `openai` client (imported on first use): its streaming,
+timeouts and typed errors, each turned into this product's errors with the URL and
+what to check.
 """
 
 from __future__ import annotations
 
-import http.client
-import json
 import os
 import re
 from collections.abc import Iterator, Sequence
@@ -30,7 +29,7 @@ _OVERFLOW = re.compile(
     r"context[_ ]length|maximum context|context window|exceeds? the (?:available )?context|too many tokens",
     re.IGNORECASE,
 )
-_ERROR_BODY_LIMIT = 4000
+_ERRNO = re.compile(r"^\[Errno -?\d+\]\s*")
 
 
 class OpenAIGenerator:
@@ -38,10 +37,11 @@ class OpenAIGenerator:
 
     `base_url` is the API root, e.g. ``http://localhost:8000/v1``. The API key is read
     from the environment variable `api_key_env` on every request and sent as a bearer
-    token (servers that need none accept its absence); it never appears in messages or
-    logs. `timeout` bounds each wait for the server (every read, so a stream that stalls
-    mid-answer fails too); `connect_timeout` (default: `timeout`, at most 10 s) bounds
-    opening the connection.
+    token (with none, no Authorization header is sent, for servers that need none); it
+    never appears in messages or logs. `timeout` bounds each wait for the server (every
+    read, so a stream that stalls mid-answer fails too); `connect_timeout` (default:
+    `timeout`, at most 10 s) bounds opening the connection. Requests are not retried:
+    a failure reaches the caller at once, with the URL and the reason.
     """
 
     def __init__(
@@ -81,18 +81,11 @@ class OpenAIGenerator:
     ) -> str:
         """The server's answer to `messages`, at most `max_tokens` tokens."""
         check_request(messages, max_tokens, temperature)
-        conn, response = self._post(self._payload(messages, max_tokens, temperature, stop, False))
+        reply = self._create(messages, max_tokens, temperature, stop, stream=False)
         try:
-            body = self._read(response.read)
-        finally:
-            conn.close()
-        data = self._json(body)
-        try:
-            content = data["choices"][0]["message"].get("content") or ""
-        except (KeyError, IndexError, TypeError, AttributeError):
-            raise GenerationError(
-                f"{self.name}: {self.url} answered without choices[0].message: {body[:300]!r}"
-            ) from None
+            content = reply.choices[0].message.content or ""
+        except (AttributeError, IndexError, TypeError):
+            raise GenerationError(f"{self.name}: {self.url} answered without choices[0].message") from None
         scanner = StopScanner(stop)
         return scanner.feed(str(content)) + scanner.flush()
 
@@ -106,98 +99,59 @@ class OpenAIGenerator:
     ) -> Iterator[str]:
         """The answer as text deltas; connection and HTTP errors are raised by this call."""
         check_request(messages, max_tokens, temperature)
-        conn, response = self._post(self._payload(messages, max_tokens, temperature, stop, True))
-        return self._events(conn, response, StopScanner(stop))
+        chunks = self._create(messages, max_tokens, temperature, stop, stream=True)
+        return self._deltas(chunks, StopScanner(stop))
 
     # ----------------------------------------------------------------- protocol
-    def _payload(
-        self, messages: Sequence[Message], max_tokens: int, temperature: float,
-        stop: Sequence[str] | None, stream: bool,
-    ) -> dict[str, Any]:
-        payload: dict[str, Any] = {
-            "model": self.model,
-            "messages": [m.to_dict() for m in messages],
-            "max_tokens": max_tokens,
-            "temperature": temperature,
-            "stream": stream,
-        }
-        if stop:
-            payload["stop"] = list(stop)
-        return payload
+    def _client(self) -> Any:
+        import openai
 
-    def _post(self, payload: dict[str, Any]) -> tuple[http.client.HTTPConnection, http.client.HTTPResponse]:
-        parts = urlsplit(self.url)
-        kind = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
-        conn = kind(parts.hostname or "", parts.port, timeout=self.connect_timeout)
-        headers = {
-            "Content-Type": "application/json",
-            "Accept": "text/event-stream" if payload["stream"] else "application/json",
-            "User-Agent": f"rag-news/{__version__}",
-        }
         key = os.environ.get(self.api_key_env, "").strip()
-        if key:
-            headers["Authorization"] = f"Bearer {key}"
-        body = json.dumps(payload, ensure_ascii=False).encode("utf-8")
-        path = parts.path + (f"?{parts.query}" if parts.query else "")
-        try:
-            conn.connect()
-        except TimeoutError:
-            conn.close()
-            raise GenerationTimeoutError(
-                f"{self.name}: could not connect to {self.url} within {self.connect_timeout:g} s"
-            ) from None
-        except OSError as exc:
-            conn.close()
-            raise GenerationError(
-                f"{self.name}: cannot reach {self.url}: {exc.strerror or exc} "
-                "(is the server running, and is base_url right?)"
-            ) from None
-        assert conn.sock is not None
-        conn.sock.settimeout(self.timeout)
-        try:
-            conn.request("POST", path, body=body, headers=headers)
-            response = conn.getresponse()
-        except TimeoutError:
-            conn.close()
-            raise GenerationTimeoutError(
-                f"{self.name}: {self.url} did not answer within {self.timeout:g} s"
-            ) from None
-        except (OSError, http.client.HTTPException) as exc:
-            conn.close()
-            raise GenerationError(f"{self.name}: request to {self.url} failed: {exc!r}") from None
-        if response.status >= 400:
-            try:
-                detail = _error_detail(response.read(_ERROR_BODY_LIMIT))
-            except (OSError, http.client.HTTPException):
-                detail = ""
-            finally:
-                conn.close()
-            message = (
-                f"{self.name}: {self.url} answered HTTP {response.status} {response.reason}"
-                + (f": {detail}" if detail else "")
-            )
-            if response.status in (400, 413) and _OVERFLOW.search(detail):
-                raise ContextOverflowError(message, max_tokens=payload["max_tokens"])
-            raise GenerationError(message)
-        return conn, response
+        return openai.OpenAI(
+            base_url=self.base_url, api_key=key or "none", max_retries=0,
+            default_headers={"User-Agent": f"rag-news/{__version__}"},
+            timeout=openai.Timeout(self.timeout, connect=self.connect_timeout),
+        )
 
-    def _events(
-        self, conn: http.client.HTTPConnection, response: http.client.HTTPResponse, scanner: StopScanner
-    ) -> Iterator[str]:
+    def _create(self, messages: Sequence[Message], max_tokens: int, temperature: float,
+                stop: Sequence[str] | None, *, stream: bool) -> Any:
+        import openai
+
+        extra: dict[str, Any] = {"stop": list(stop)} if stop else {}
+        if not os.environ.get(self.api_key_env, "").strip():
+            extra["extra_headers"] = {"Authorization": openai.Omit()}  # a server that needs no key
         try:
-            while True:
-                raw = self._read(response.readline)
-                if not raw:
-                    break  # the server closed the stream; some never send [DONE]
-                line = raw.decode("utf-8", "replace").strip()
-                if not line.startswith("data:"):
-                    continue  # blank separators, ": keep-alive" comments, "event:" names
-                data = line[5:].strip()
-                if data == "[DONE]":
-                    break
-                event = self._json(data.encode("utf-8"))
-                choices = event.get("choices") or []
-                delta = (choices[0].get("delta") or {}).get("content") if choices else None
+            return self._client().chat.completions.create(
+                model=self.model, messages=[m.to_dict() for m in messages],  # type: ignore[misc]
+                max_tokens=max_tokens, temperature=temperature, stream=stream, **extra,
+            )
+        except openai.APITimeoutError:
+            raise GenerationTimeoutError(
+                f"{self.name}: {self.url} did not answer within {self.timeout:g} s") from None
+        except openai.APIConnectionError as exc:
+            raise GenerationError(
+                f"{self.name}: cannot reach {self.url}: {_reason(exc)} "
+                "(is the server running, and is base_url right?)") from None
+        except openai.APIStatusError as exc:
+            raise self._status_error(exc, max_tokens) from None
+
+    def _status_error(self, exc: Any, max_tokens: int) -> GenerationError:
+        response = exc.response
+        detail = _error_detail(response.text)
+        message = (f"{self.name}: {self.url} answered HTTP {response.status_code} {response.reason_phrase}"
+                   + (f": {detail}" if detail else ""))
+        if response.status_code in (401, 403):
+            message += f" (check the key in ${self.api_key_env})"
+        if response.status_code in (400, 413) and _OVERFLOW.search(detail):
+            return ContextOverflowError(message, max_tokens=max_tokens)
+        return GenerationError(message)
+
+    def _deltas(self, chunks: Any, scanner: StopScanner) -> Iterator[str]:
+        import openai
+
+        try:
+            for chunk in chunks:
+                delta = chunk.choices[0].delta.content if chunk.choices else None
                 if delta:
                     text = scanner.feed(str(delta))
                     if text:
@@ -207,36 +161,44 @@ class OpenAIGenerator:
             tail = scanner.flush()
             if tail:
                 yield tail
-        finally:
-            conn.close()
-
-    def _read(self, read: Any) -> bytes:
-        try:
-            return bytes(read())
-        except TimeoutError:
+        except openai.APITimeoutError:
             raise GenerationTimeoutError(
-                f"{self.name}: {self.url} stopped sending for {self.timeout:g} s"
-            ) from None
-        except (OSError, http.client.HTTPException) as exc:
-            raise GenerationError(f"{self.name}: reading from {self.url} failed: {exc!r}") from None
-
-    def _json(self, body: bytes) -> dict[str, Any]:
-        try:
-            data = json.loads(body)
-        except ValueError:
-            raise GenerationError(
-                f"{self.name}: {self.url} did not answer with JSON: {body[:300]!r}"
-            ) from None
-        if not isinstance(data, dict):
-            raise GenerationError(f"{self.name}: {self.url} answered {body[:300]!r}")
-        if data.get("error"):
-            raise GenerationError(f"{self.name}: {self.url} reported an error: {_error_detail(body)}")
-        return data
+                f"{self.name}: {self.url} stopped sending for {self.timeout:g} s") from None
+        except openai.APIError as exc:
+            raise GenerationError(f"{self.name}: reading from {self.url} failed: {exc}") from None
+        except Exception as exc:  # the HTTP library's own, raised while reading the stream
+            if _is_timeout(exc):
+                raise GenerationTimeoutError(
+                    f"{self.name}: {self.url} stopped sending for {self.timeout:g} s") from None
+            if _is_http(exc):
+                raise GenerationError(f"{self.name}: reading from {self.url} failed: {exc!r}") from None
+            raise
+        finally:
+            chunks.close()
 
 
-def _error_detail(body: bytes) -> str:
+def _is_timeout(exc: BaseException) -> bool:
+    """A read timeout of the client's HTTP library (httpx or its successor)."""
+    return any(t.__name__ in ("TimeoutException", "TimeoutError") for t in type(exc).__mro__)
+
+
+def _is_http(exc: BaseException) -> bool:
+    return any(t.__name__ in ("HTTPError", "TransportError", "StreamError") for t in type(exc).__mro__)
+
+
+def _reason(exc: BaseException) -> str:
+    """The innermost cause of a connection failure, as the OS words it (Connection refused)."""
+    cause: BaseException | None = exc
+    while cause is not None and (cause.__cause__ or cause.__context__) is not None:
+        cause = cause.__cause__ or cause.__context__
+    return _ERRNO.sub("", str(cause or exc)) or type(cause or exc).__name__
+
+
+def _error_detail(body: str) -> str:
     """The human part of an error body: OpenAI's ``{"error": {"message"}}`` or the text."""
-    text = body.decode("utf-8", "replace").strip()
+    import json
+
+    text = body.strip()
     try:
         data = json.loads(text)
     except ValueError:
