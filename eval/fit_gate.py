@@ -16,9 +16,7 @@ the thresholds that held each error rate among answered candidates on the fittin
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -93,72 +91,52 @@ def _risk_table(p: Sequence[float], ys: Sequence[int], ws: Sequence[float], item
     return tuple(table)
 
 
-@dataclass(frozen=True)
-class Fitted:
-    """A logistic regression over standardized features, as `gate.json` stores it."""
-
-    features: tuple[str, ...]
-    weights: tuple[float, ...]
-    bias: float
-    center: tuple[float, ...]
-    scale: tuple[float, ...]
-    risks: tuple[tuple[float, float], ...]
-
-    def probability(self, x: dict[str, float]) -> float:
-        z = self.bias + sum(w * (x.get(f, 0.0) - c) / s for f, w, c, s in
-                            zip(self.features, self.weights, self.center, self.scale, strict=True))
-        return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
-
-    def to_json(self) -> dict[str, Any]:
-        return {"features": list(self.features), "weights": list(self.weights), "bias": self.bias,
-                "center": list(self.center), "scale": list(self.scale),
-                "risks": [list(r) for r in self.risks]}
-
-
 def fit(xs: list[dict[str, float]], ys: list[int], ws: list[float], items: list[int],
-        features: Sequence[str], c: float = 1.0) -> Fitted:
+        features: Sequence[str], c: float = 1.0) -> tuple[dict[str, Any], np.ndarray]:
+    """The model as `gate.json` stores it (`rag.answer.gate.Model`), and its probability
+    for each candidate. A feature a candidate lacks counts as its mean, as in the product."""
     from sklearn.linear_model import LogisticRegression
 
-    x = np.array([[row.get(f, 0.0) for f in features] for row in xs], dtype=float)
-    y = np.array(ys, dtype=float)
-    w = np.array(ws, dtype=float)
-    w = w * len(w) / w.sum()
-    center = x.mean(axis=0)
+    x = np.array([[row.get(f, np.nan) for f in features] for row in xs], dtype=float)
+    center = np.nan_to_num(np.nanmean(x, axis=0))
+    x = np.where(np.isnan(x), center, x)
     scale = x.std(axis=0)
     scale[scale == 0] = 1.0
-    z = (x - center) / scale
-    lr = LogisticRegression(C=c, max_iter=1000).fit(z, y, sample_weight=w)
-    p = lr.predict_proba(z)[:, 1]
-    return Fitted(tuple(features), tuple(float(v) for v in lr.coef_[0]), float(lr.intercept_[0]),
-                 tuple(float(v) for v in center), tuple(float(v) for v in scale),
-                 _risk_table(list(p), ys, ws, items))
+    w = np.array(ws, dtype=float)
+    lr = LogisticRegression(C=c, max_iter=1000).fit((x - center) / scale, np.array(ys),
+                                                    sample_weight=w * len(w) / w.sum())
+    p = lr.predict_proba((x - center) / scale)[:, 1]
+    model = {"features": list(features), "weights": [float(v) for v in lr.coef_[0]],
+             "bias": float(lr.intercept_[0]), "center": [float(v) for v in center],
+             "scale": [float(v) for v in scale],
+             "risks": [list(r) for r in _risk_table(list(p), ys, ws, items)]}
+    return model, p
 
 
-def report(model: Fitted, xs: list[dict[str, float]], ys: list[int]) -> str:
-    p = [model.probability(x) for x in xs]
-    lines = [f"  AUROC on the fitting data {auroc(p, [bool(y) for y in ys]):.3f}",
+def report(model: dict[str, Any], p: np.ndarray, ys: list[int]) -> str:
+    lines = [f"  AUROC on the fitting data {auroc(list(p), [bool(y) for y in ys]):.3f}",
              "  feature            weight (per standard deviation)"]
-    for f, wt in sorted(zip(model.features, model.weights, strict=True), key=lambda t: -abs(t[1])):
+    for f, wt in sorted(zip(model["features"], model["weights"], strict=True), key=lambda t: -abs(t[1])):
         lines.append(f"  {f:<18} {wt:+.3f}")
     return "\n".join(lines)
 
 
 def run(run_dirs: Sequence[Path], out: Path = GATE_FILE, c: float = 1.0) -> dict[str, Any]:
     xs, ys, ws, names, items = labelled(run_dirs)
-    with_p = fit(xs, ys, ws, items, FEATURES, c)
-    without_p = fit(xs, ys, ws, items, [f for f in FEATURES if f not in WITHOUT_PROBABILITY], c)
     models = {json.loads((Path(r) / "run.json").read_text(encoding="utf-8")).get("embedding_model")
               for r in run_dirs if (Path(r) / "run.json").is_file()}
     if len(models) != 1:
         raise DataError(f"the runs used {len(models)} embedding models ({sorted(map(str, models))}); "
                         "the gate's cosines are on one model's scale: fit on runs of one")
+    with_p, p_with = fit(xs, ys, ws, items, FEATURES, c)
+    without_p, p_without = fit(xs, ys, ws, items, [f for f in FEATURES if f not in WITHOUT_PROBABILITY], c)
     data = {
         "fitted_on": sorted(set(names)), "embedding_model": models.pop(),
         "candidates": len(ys), "right": int(sum(ys)),
-        "models": {"with_probability": with_p.to_json(), "without_probability": without_p.to_json()},
+        "models": {"with_probability": with_p, "without_probability": without_p},
     }
     Path(out).write_text(json.dumps(data, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
     print(f"{len(ys)} candidates from {len(set(names))} runs, {sum(ys)} right; written {out}")
-    print("with the model's probability:\n" + report(with_p, xs, ys))
-    print("without it:\n" + report(without_p, xs, ys))
+    print("with the model's probability:\n" + report(with_p, p_with, ys))
+    print("without it:\n" + report(without_p, p_without, ys))
     return data

@@ -8,6 +8,7 @@ import logging
 import re
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -90,7 +91,7 @@ class Service:
         generator: Generator | None = None,
     ) -> None:
         self.settings = settings
-        self._embedder = embedder
+        self._embedder = _RecentQueries(embedder) if embedder is not None else None
         self._generator = generator
         self._owns_generator = generator is None  # one given to us may serve others too
         self._fallback: Generator | None = None
@@ -124,10 +125,10 @@ class Service:
         with self._opening:
             if self._embedder is None:
                 s = self.settings
-                self._embedder = make_embedder(
+                self._embedder = _RecentQueries(make_embedder(
                     s.embedding_model, threads=s.threads, batch_size=s.embed_batch_size,
                     runtime=s.embedding_runtime,
-                )
+                ))
             return self._embedder
 
     def store(self) -> ArchiveStore:
@@ -562,6 +563,37 @@ class Service:
             "updated_at": m.get("updated_at"),
             "disk_bytes": store.size_bytes(),
         }
+
+
+class _RecentQueries:
+    """The embedder, keeping the vectors of the last few questions: a question is embedded
+    once, for retrieval, and its vector reused by the answer gate."""
+
+    SIZE = 64
+
+    def __init__(self, embedder: Embedder) -> None:
+        self._embedder = embedder
+        self._recent: OrderedDict[str, Any] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._embedder, name)
+
+    def embed_queries(self, texts: Sequence[str]) -> Any:
+        if len(texts) != 1:
+            return self._embedder.embed_queries(texts)
+        with self._lock:
+            vector = self._recent.get(texts[0])
+            if vector is not None:
+                self._recent.move_to_end(texts[0])
+                return vector
+        vector = self._embedder.embed_queries(texts)
+        vector.flags.writeable = False  # shared by every caller of this question
+        with self._lock:
+            self._recent[texts[0]] = vector
+            while len(self._recent) > self.SIZE:
+                self._recent.popitem(last=False)
+        return vector
 
 
 class _AnswersFirst:

@@ -27,7 +27,7 @@ MEETING = ("县人大常委会召开主任会议", "2025-03-03",
 def features(question, text, hits, cited=(1,), **options):
     candidate = gates.Candidate(((text, cited),), False)
     options = {"refused": False, "supported_share": 1.0, "p_yes": 0.9, **options}
-    return gates.features(question, candidate, hits, (), **options)
+    return gates.score(question, [candidate], hits, (), **options)[0]
 
 
 def test_features_say_what_the_answer_is_about():
@@ -125,3 +125,25 @@ def test_the_models_sentences_come_first_and_a_quote_needs_the_stricter_bar():
     assert Verdict(0.4, (draft, quote), quote_threshold=0.45).chosen is quote
     model = gates.load().with_probability
     assert model.threshold(0.25) >= model.threshold(0.4)  # the quote's bar is the stricter
+
+
+def test_a_question_is_embedded_once_for_retrieval_and_the_gate(tmp_path):
+    from fakes import FakeEmbedder
+
+    from rag.config import Settings
+    from rag.generate import ExtractiveGenerator
+    from rag.service import Service
+
+    model = gates.load().embedding_model  # the gate's cosines count only on its model's scale
+    embedder = FakeEmbedder(model_id=model)
+    settings = Settings.load(env={}, index_dir=tmp_path / "index", embedding_model=model, refuse_below=0.0)
+    service = Service(settings, embedder=embedder, generator=ExtractiveGenerator())
+    (tmp_path / "mine.txt").write_text("柳林煤矿\n\n2024-12-28\n\n" + MINE[2], encoding="utf-8")
+    service.ingest([tmp_path / "mine.txt"])
+    before = embedder.queries_embedded
+    answer = service.ask("柳林煤矿有多少套摄像头？")
+    assert "cosine" in answer.verdict.candidates[0].features  # the gate had the cosine
+    assert embedder.queries_embedded == before + 1  # and the question was embedded once
+    service.ask("柳林煤矿有多少套摄像头？")
+    assert embedder.queries_embedded == before + 1  # asked again: not at all
+    service.close()

@@ -95,24 +95,14 @@ def _window(answer: str, passages: Sequence[str]) -> str:
     """The sentence of `passages` holding most of the answer's bigrams, with the sentence
     before it (where a report names what its next sentence is about): where the answer
     comes from."""
-    wanted = char_bigrams(answer.lower(), singles=True)
     best, best_share = "", -1.0
     for body in passages:
         spans = split_sentences(body)
         for i, (start, end) in enumerate(spans):
-            share = len(wanted & char_bigrams(body[start:end].lower(), singles=True)) / max(1, len(wanted))
+            share = _share(answer, body[start:end])
             if share > best_share:
                 best, best_share = body[spans[max(0, i - 1)][0] : end], share
     return best
-
-
-def features(
-    question: str, candidate: Candidate, hits: Sequence[Hit], evidence: Sequence[Evidence], *,
-    refused: bool, supported_share: float, p_yes: float | None, cosine: Embed | None = None,
-) -> dict[str, float]:
-    """The gate's features of one candidate answer (see FEATURES)."""
-    return score(question, [candidate], hits, evidence, refused=refused,
-                 supported_share=supported_share, p_yes=p_yes, cosine=cosine)[0]
 
 
 def score(
@@ -120,7 +110,8 @@ def score(
     *, refused: bool, supported_share: float, p_yes: float | None, cosine: Embed | None = None,
     dense: bool = True,
 ) -> list[dict[str, float]]:
-    """The features of each candidate; `cosine` is asked once for all their sentences.
+    """The features of each candidate (see FEATURES); `cosine` is asked once for all their
+    sentences.
 
     Cosines are on the scale of the embedding model the gate was fitted with: without
     `cosine`, or with `dense` false (another model's scores), those features are left
@@ -167,6 +158,7 @@ def score(
 
 
 def _share(text: str, other: str) -> float:
+    """The share of `text`'s bigrams that `other` has."""
     mine = char_bigrams(text.lower(), singles=True)
     return len(mine & char_bigrams(other.lower(), singles=True)) / len(mine) if mine else 0.0
 
@@ -259,14 +251,12 @@ def decide(gate: Gate, scored: Sequence[tuple[Candidate, Mapping[str, float]]], 
 
 def cosine_with(embed_query: Callable[[Sequence[str]], np.ndarray],
                 embed_passage: Callable[[Sequence[str]], np.ndarray]) -> Embed:
-    """An `Embed` from an embedder's query and passage encoders: two calls a question."""
+    """An `Embed` from an embedder's query and passage encoders (unit vectors, so the dot
+    product is the cosine)."""
 
     def cosine(question: str, sentences: Sequence[str]) -> list[float]:
         if not sentences:
             return []
-        q = np.asarray(embed_query([question]), dtype=np.float32)[0]
-        p = np.asarray(embed_passage(list(sentences)), dtype=np.float32)
-        norms = np.linalg.norm(p, axis=1) * (np.linalg.norm(q) or 1.0)
-        return [float(v) for v in (p @ q) / np.where(norms == 0, 1.0, norms)]
+        return [float(v) for v in embed_passage(list(sentences)) @ embed_query([question])[0]]
 
     return cosine

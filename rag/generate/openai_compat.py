@@ -7,6 +7,7 @@ what to check.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from collections.abc import Iterator, Sequence
@@ -196,8 +197,6 @@ def _reason(exc: BaseException) -> str:
 
 def _error_detail(body: str) -> str:
     """The human part of an error body: OpenAI's ``{"error": {"message"}}`` or the text."""
-    import json
-
     text = body.strip()
     try:
         data = json.loads(text)
