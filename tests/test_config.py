@@ -32,6 +32,11 @@ def test_bad_values_name_the_setting(tmp_path):
         Settings.load(broken, env={})
     with pytest.raises(ConfigError, match="does not exist"):
         Settings.load(tmp_path / "missing.toml", env={})
+    with pytest.raises(ConfigError, match=r"answer_risk must be within \[0, 1\]"):
+        Settings.load(env={"RAG_ANSWER_RISK": "40"})  # a percentage where a share is meant
+    with pytest.raises(ConfigError, match="quote_risk"):
+        Settings.load(env={"RAG_QUOTE_RISK": "-0.1"})
+    assert Settings.load(env={"RAG_ANSWER_RISK": "0.3"}).answer_risk == 0.3
 
 
 def test_store_settings_are_checked_and_default_to_the_folder():

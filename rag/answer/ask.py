@@ -33,7 +33,7 @@ from rag.answer import prompts
 from rag.answer import verify as cite
 from rag.answer.citations import is_refusal, with_markers
 from rag.answer.evidence import DEFAULT_BUDGET, select_evidence
-from rag.answer.question import looks_like_follow_up, question_anchors
+from rag.answer.question import Anchors, looks_like_follow_up, question_anchors
 from rag.generate import Generator, Message
 from rag.results import REFUSAL, Answer, AnswerSentence, Citation, Evidence, Verdict
 from rag.text.bigrams import content_bigrams
@@ -154,7 +154,7 @@ def _sources_of(figure: Quantity, citations: Sequence[int], hits: Sequence[Hit])
                 yield evidence_text(hit.title, hit.published, before), sentence
 
 
-def _list_item(figure: Quantity, sentence: str, anchors: cite.Anchors) -> str | None:
+def _list_item(figure: Quantity, sentence: str, anchors: Anchors) -> str | None:
     """The figure of `sentence` said of the anchors, to put in place of `figure` when
     `figure`'s own clause lacks them and exactly one other figure of its measure has them."""
     windows = _figure_windows(sentence)
@@ -263,16 +263,15 @@ def _titled_sentences(question: str, hits: Sequence[Hit]) -> list[tuple[float, t
     return out
 
 
-def _title_answer(question: str, hits: Sequence[Hit], answer: str = "",
+def _title_answer(question: str, hits: Sequence[Hit], answer: str,
                   min_overlap: float = 0.5, margin: float = 0.2) -> _Kept | None:
-    """The 《…》 of the passage sentence closest to a question that asks for one.
+    """The 《…》 of the passage sentence closest to the question, in place of the title
+    `answer` quotes.
 
-    Small models answer such questions with the sentence around the title, or with the
-    title of another item (随后……快板说唱《凝心聚力向未来》 for the 开场 number); the title
-    is a span to quote, not to write. A sentence with exactly one title and at least
-    `min_overlap` of the question's content bigrams is taken; when `answer` already
-    quotes a title, only if that sentence is closer by `margin` than any sentence
-    holding the answer's title.
+    Small models answer with the title of another item of a list (随后……快板说唱
+    《凝心聚力向未来》 for the 开场 number). A sentence with exactly one title and at least
+    `min_overlap` of the question's content bigrams is taken, if it is closer by `margin`
+    than any sentence holding the answer's title.
     """
     sentences = _titled_sentences(question, hits)
     single = [(o, t[0], n) for o, t, n in sentences if len(t) == 1 and o >= min_overlap]
@@ -280,12 +279,11 @@ def _title_answer(question: str, hits: Sequence[Hit], answer: str = "",
         return None
     overlap, title, n = max(single, key=lambda x: (x[0], -x[2]))
     given = set(_TITLE.findall(answer))
-    if given:
-        if title in given:
-            return None
-        floor = max((o for o, t, _ in sentences if given & set(t)), default=0.0)
-        if overlap < floor + margin:
-            return None
+    if title in given:
+        return None
+    floor = max((o for o, t, _ in sentences if given & set(t)), default=0.0)
+    if overlap < floor + margin:
+        return None
     return _Kept(f"《{title}》。", (n,))
 
 
