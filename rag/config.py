@@ -6,7 +6,8 @@ trust it.
 
 This is also the one home of the names every adapter offers (answer backends and their
 options, search modes) and of the environment variables read outside `Settings`
-(`RAG_HOME` for the model cache, `RAG_AUTH` for the web login).
+(`RAG_HOME` for the model cache, `RAG_AUTH` for the web login, `RAG_API_KEY` for the
+server's API key).
 """
 
 from __future__ import annotations
@@ -57,6 +58,11 @@ def model_home(env: Mapping[str, str] | None = None) -> Path:
 def auth_from_env(env: Mapping[str, str] | None = None) -> str | None:
     """The web app's login, ``USER:PASSWORD``, from ``$RAG_AUTH`` (None when unset)."""
     return (os.environ if env is None else env).get("RAG_AUTH") or None
+
+
+def api_key_from_env(env: Mapping[str, str] | None = None) -> str | None:
+    """The key the server's chat API and MCP tools ask for, from ``$RAG_API_KEY``."""
+    return (os.environ if env is None else env).get("RAG_API_KEY") or None
 
 
 @dataclass(frozen=True)
@@ -193,7 +199,7 @@ class Settings:
             values.update(_read_file(Path(path)))
         names = {f.name for f in fields(cls)}
         for key, raw in env.items():
-            if not key.startswith("RAG_") or key in ("RAG_CONFIG", "RAG_HOME", "RAG_AUTH"):
+            if not key.startswith("RAG_") or key in ("RAG_CONFIG", "RAG_HOME", "RAG_AUTH", "RAG_API_KEY"):
                 continue
             name = cls._ALIASES.get(key, key[4:].lower())
             if name in names:

@@ -62,7 +62,8 @@ class Citation:
 def citation_to_json(c: Citation) -> dict[str, object]:
     """A citation as `--json` output and the web API give it."""
     return {"n": c.n, "article_id": c.article_id, "title": c.title, "published": c.published,
-            "passage_id": c.passage_id, "text": c.text, "start": c.start, "end": c.end}
+            "source": c.source, "passage_id": c.passage_id, "text": c.text, "start": c.start,
+            "end": c.end}
 
 
 # ---------------------------------------------------------------------- evidence

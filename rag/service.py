@@ -103,6 +103,7 @@ class Service:
         # Answers being written now; ingest embeds only between them (see `_yield_to_answers`).
         self._answers = 0
         self._answers_changed = threading.Condition()
+        self._warming = False  # warm_up is loading the models
 
     @property
     def generator(self) -> Generator:
@@ -148,13 +149,28 @@ class Service:
         prompt (its tokens are computed once and reused by each question). Returns the
         seconds it took."""
         started = time.perf_counter()
-        if self.has_index():
-            self.store().warm()
-        self.embedder.embed_queries(["预热"])
-        tokenize("预热")
-        warm_up_verification()
-        self._warm_up_generator()
+        self._warming = True
+        try:
+            if self.has_index():
+                self.store().warm()
+            self.embedder.embed_queries(["预热"])
+            tokenize("预热")
+            warm_up_verification()
+            self._warm_up_generator()
+        finally:
+            self._warming = False
         return time.perf_counter() - started
+
+    @property
+    def loading(self) -> str | None:
+        """What is being loaded now, so an answer would wait for it: the models at start
+        (`warm_up`), or a local model whose worker is being started again after a crash.
+        None when answers can be written at once (or load on first use)."""
+        if self._warming:
+            return "the models are loading"
+        if getattr(self._generator, "loading", False):
+            return "the model is being restarted"
+        return None
 
     def _warm_up_generator(self) -> None:
         """Load the model and have it read a real prompt, the fixed start of every answer
@@ -365,11 +381,7 @@ class Service:
         `generator` the configured backend, for this question only.
         """
         s = self.settings
-        if not question.strip():
-            raise InputError("the question is empty")
-        if len(question) > MAX_QUESTION_CHARS:
-            raise InputError(f"the question is {len(question)} characters long; at most "
-                             f"{MAX_QUESTION_CHARS} are read (ask about one thing at a time)")
+        self.check_question(question)
         if as_of:
             day: dt.date | None = dt.date.fromisoformat(parse_date(as_of) or "")
         else:
@@ -386,6 +398,15 @@ class Service:
                 confidence=s.answer_confidence, risk=s.answer_risk, quote_risk=s.quote_risk,
                 cosine=self._cosine() if calibrated else None, dense_scores=calibrated,
             )
+
+    @staticmethod
+    def check_question(question: str) -> None:
+        """Raise InputError for a question `ask` would refuse to read: empty or too long."""
+        if not question.strip():
+            raise InputError("the question is empty")
+        if len(question) > MAX_QUESTION_CHARS:
+            raise InputError(f"the question is {len(question)} characters long; at most "
+                             f"{MAX_QUESTION_CHARS} are read (ask about one thing at a time)")
 
     def _cosine(self) -> Embed:
         """The embedding model's cosine between a question and sentences, for the gate."""

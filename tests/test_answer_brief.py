@@ -145,7 +145,7 @@ def test_brief_sections_by_story_with_key_figures_each_cited():
     data = brief_to_json(b)
     assert set(data) >= {"topic", "since", "until", "markdown", "sentences", "citations", "articles"}
     assert data["articles"] == ["coal", "coal2", "apple"]
-    assert set(data["citations"][0]) == {"n", "article_id", "title", "published", "passage_id",
+    assert set(data["citations"][0]) == {"n", "article_id", "title", "published", "source", "passage_id",
                                          "text", "start", "end"}
 
 

@@ -421,7 +421,7 @@ def test_serve_warms_the_service_while_the_page_is_served(archive, tmp_path: Pat
     monkeypatch.setattr(service, "warm_up", lambda: warmed.set() or 0.0)
     monkeypatch.setattr(app, "launch", lambda demo, **kw: served.append(kw))
 
-    args = argparse.Namespace(auth=None, concurrency=1, host="127.0.0.1", port=0, warm_up=True)
+    args = argparse.Namespace(auth=None, api_key=None, concurrency=1, host="127.0.0.1", port=0, warm_up=True)
     assert app.serve(service, args) == 0 and served
     assert warmed.wait(5)  # loaded in the background, the page already served
     warmed.clear()
@@ -475,36 +475,70 @@ def test_the_servers_copy_of_an_upload_is_removed_after_ingest(service, tmp_path
     assert not sent.exists() and not sent.parent.exists() and elsewhere.exists()
 
 
-def test_login_limit_counts_failures_per_client_within_the_window() -> None:
+def _guarded(guard_keys: tuple[str, ...] = (), attempts: int = 3):  # type: ignore[no-untyped-def]
+    """A Guard over a fake app whose login takes the password "right"; `call` returns
+    (status, headers, body) of one request and the clock can be moved."""
     import asyncio
 
-    from rag.web.limits import LoginLimit
+    from rag.web.limits import Guard
 
     now = [0.0]
 
     async def app(scope, receive, send):  # type: ignore[no-untyped-def]
-        ok = scope["path"] == "/login" and scope.get("password") == "right"
+        ok = scope["path"] != "/login" or scope.get("password") == "right"
         await send({"type": "http.response.start", "status": 200 if ok else 400, "headers": []})
         await send({"type": "http.response.body", "body": b""})
 
-    limit = LoginLimit(app, attempts=3, window=60.0, clock=lambda: now[0])
+    guard = Guard(app, keys=guard_keys, attempts=attempts, window=60.0, clock=lambda: now[0])
 
-    def post(client: str, password: str = "wrong", path: str = "/login") -> int:
+    def call(client: str, path: str = "/login", password: str = "wrong", key: str | None = None,
+             method: str = "POST") -> tuple[int, dict, bytes]:
         sent = []
 
         async def send(message):  # type: ignore[no-untyped-def]
             sent.append(message)
 
-        scope = {"type": "http", "method": "POST", "path": path, "client": (client, 1), "password": password}
-        asyncio.run(limit(scope, None, send))  # type: ignore[arg-type]
-        return sent[0]["status"]
+        headers = [(b"authorization", f"Bearer {key}".encode())] if key is not None else []
+        scope = {"type": "http", "method": method, "path": path, "client": (client, 1),
+                 "password": password, "headers": headers}
+        asyncio.run(guard(scope, None, send))  # type: ignore[arg-type]
+        return (sent[0]["status"], {k.decode(): v.decode() for k, v in sent[0]["headers"]},
+                b"".join(m.get("body", b"") for m in sent[1:]))
 
-    assert [post("1.2.3.4") for _ in range(4)] == [400, 400, 400, 429]
-    assert post("5.6.7.8", "right") == 200  # another client is not held up
-    assert post("1.2.3.4", "right") == 429
-    assert post("1.2.3.4", path="/config") == 400  # only logins are limited
+    return call, now
+
+
+def test_login_limit_counts_failures_per_client_within_the_window() -> None:
+    post, now = _guarded()
+    assert [post("1.2.3.4")[0] for _ in range(4)] == [400, 400, 400, 429]
+    assert post("5.6.7.8", password="right")[0] == 200  # another client is not held up
+    assert post("1.2.3.4", password="right")[0] == 429
+    assert post("1.2.3.4", path="/config")[0] == 200  # only logins are limited
+    assert post("1.2.3.4", path="/v1/models")[0] == 200  # no key set: the API is open
     now[0] = 61.0  # the failures have left the window
-    assert post("1.2.3.4", "right") == 200
+    assert post("1.2.3.4", password="right")[0] == 200
+
+
+def test_the_api_key_guards_the_chat_api_and_mcp_and_wrong_keys_are_limited() -> None:
+    import json
+
+    call, now = _guarded(("k-right",))
+    status, headers, body = call("1.1.1.1", "/v1/chat/completions")
+    assert status == 401 and headers["www-authenticate"] == "Bearer"
+    error = json.loads(body)["error"]
+    assert error["code"] == "invalid_api_key" and "no API key" in error["message"]
+    assert call("1.1.1.1", "/v1/models", key="k-right", method="GET")[0] == 200
+    assert call("1.1.1.1", "/gradio_api/mcp/", key="k-right")[0] == 200
+    assert call("1.1.1.1", "/gradio_api/mcp/", key="k-wrong")[0] == 401
+    assert call("1.1.1.1", "/gradio_api/mcp/")[0] == 401
+    assert call("1.1.1.1", "/config", method="GET")[0] == 200  # the page's routes: Gradio's login
+    status, headers, body = call("1.1.1.1", "/v1/models", key="k-right", method="GET")
+    assert status == 429 and int(headers["retry-after"]) > 0  # three failures: even the right key waits
+    assert json.loads(body)["error"]["type"] == "rate_limit_error"
+    assert call("1.1.1.1", "/login", password="right")[0] == 429  # one count for logins and keys
+    assert call("2.2.2.2", "/v1/models", key="k-right", method="GET")[0] == 200
+    now[0] = 61.0
+    assert call("1.1.1.1", "/v1/models", key="k-right", method="GET")[0] == 200
 
 
 def test_the_brief_page_shows_each_story_as_it_is_written(tmp_path: Path) -> None:

@@ -190,6 +190,12 @@ class SupervisedGenerator(JoinedGenerate):
         proc = self._proc
         return proc.pid if proc is not None and proc.is_alive() else None
 
+    @property
+    def loading(self) -> bool:
+        """Whether a worker is being started again, with its model, after a crash."""
+        restarter = self._restarter
+        return restarter is not None and restarter.is_alive()
+
     def _start(self) -> tuple[Any, Connection]:
         """A new worker, past its imports (not yet its model). Caller holds `_busy`."""
         proc = _Process(self._target, self.backend, self.options)

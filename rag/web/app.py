@@ -13,6 +13,7 @@ so several users at once wait their turn instead of overloading the model; write
 # No `from __future__ import annotations`: gr.api reads the API functions' type hints.
 
 import argparse
+import hmac
 import logging
 import os
 import sys
@@ -21,12 +22,13 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from rag.config import GENERATORS, auth_from_env
+from rag.config import GENERATORS, api_key_from_env, auth_from_env
 from rag.errors import ConfigError, ModelUnavailableError, RagError
 from rag.web import render
 from rag.web.files import UPLOAD_TYPES
 from rag.web.handlers import TABLE_HEADERS, Handlers, article_placeholder, example_questions, header
 from rag.web.style import CSS
+from rag.web.tools import tools
 
 if TYPE_CHECKING:
     import gradio as gr
@@ -84,11 +86,19 @@ def _said_to_caller(gr: Any) -> Iterator[None]:
         raise gr.Error(str(exc), print_exception=False) from None
 
 
+def _not_a_tool(fn: Any) -> Any:
+    """Mark an API function that Gradio's MCP server should not list as a tool (it lists
+    functions whose MCP type is "tool", the default): the tools are `tools`' own."""
+    fn._mcp_type = "gradio_client"
+    return fn
+
+
 def build_app(service: "Service", *, model_concurrency: int = 1) -> "gr.Blocks":
     """The whole page: 问答 (chat), 简报 (briefs and summaries), 资料库 (library).
 
     API endpoints for `gradio_client`: ask, brief, summarize (JSON like the CLI's
-    `--json`) and ingest (files in, per-file results out).
+    `--json`) and ingest (files in, per-file results out). MCP tools (`tools`): search,
+    ask, brief, summarize, article, also callable as mcp_search ... by gradio_client.
     """
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     import gradio as gr
@@ -200,7 +210,7 @@ def build_app(service: "Service", *, model_concurrency: int = 1) -> "gr.Blocks":
             return h.open_article(str(row[-1]) if row else "")
 
         library_out = [table, stats_html, picker, page_header]
-        upload.upload(ingest, [upload], [report], api_name="ingest", show_progress_on=[upload],
+        upload.upload(_not_a_tool(ingest), [upload], [report], api_name="ingest", show_progress_on=[upload],
                       **write).then(
             h.ingest_report, [report], [report_html], api_visibility="private", queue=False,
         ).then(
@@ -219,8 +229,8 @@ def build_app(service: "Service", *, model_concurrency: int = 1) -> "gr.Blocks":
         demo.load(h.refresh_chat, [turns], [chat_html, sources_html], api_visibility="private",
                   queue=False, show_progress="hidden")
 
-        # ---- API (JSON like `rag ask --json`, `rag brief --json`)
-        def ask(question: str, history: list[list[str]] | None = None, as_of: str | None = None) -> dict:
+        # ---- API for gradio_client (dicts like `rag ask --json`, queued with the page)
+        def ask_api(question: str, history: list[list[str]] | None = None, as_of: str | None = None) -> dict:
             """Answer a question from the archive, every sentence cited, or refuse.
 
             `history` is the conversation so far as [role, text] pairs ("user"/"assistant").
@@ -229,7 +239,7 @@ def build_app(service: "Service", *, model_concurrency: int = 1) -> "gr.Blocks":
             with _said_to_caller(gr):
                 return answer_to_json(service.ask(question, history=pairs, as_of=as_of or None))
 
-        def brief(topic: str = "", since: str = "", until: str = "", max_articles: int = 10) -> dict:
+        def brief_api(topic: str = "", since: str = "", until: str = "", max_articles: int = 10) -> dict:
             """A cited brief on a topic and/or a date range (YYYY[-MM[-DD]])."""
             from rag.results import brief_to_json
 
@@ -244,9 +254,13 @@ def build_app(service: "Service", *, model_concurrency: int = 1) -> "gr.Blocks":
             with _said_to_caller(gr):
                 return brief_to_json(service.summarize(article_id))
 
-        gr.api(ask, api_name="ask", **model)
-        gr.api(brief, api_name="brief", **model)
-        gr.api(summarize_api, api_name="summarize", **model)
+        gr.api(_not_a_tool(ask_api), api_name="ask", **model)
+        gr.api(_not_a_tool(brief_api), api_name="brief", **model)
+        gr.api(_not_a_tool(summarize_api), api_name="summarize", **model)
+
+        # ---- MCP tools (JSON text; see `tools`)
+        for tool in tools(service, lambda: _said_to_caller(gr)):
+            gr.api(tool, api_name=f"mcp_{tool.__name__}", queue=False)
     demo.queue(default_concurrency_limit=1, max_size=64)
     return demo
 
@@ -264,21 +278,48 @@ def theme() -> Any:
 
 def launch(
     demo: "gr.Blocks", *, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT,
-    auth: tuple[str, str] | None = None, block: bool = True, quiet: bool = False,
+    auth: tuple[str, str] | None = None, api_key: str | None = None,
+    service: "Service | None" = None, block: bool = True, quiet: bool = False,
 ) -> str:
-    """Serve `demo`; returns its local URL (at once when `block` is False). With `auth`,
-    failed logins are limited per client (see `limits`)."""
+    """Serve `demo`, its MCP tools at /gradio_api/mcp/ and, given `service`, the
+    OpenAI-compatible chat API at /v1; returns the local URL (at once when `block` is
+    False).
+
+    With `auth` (user, password) or `api_key`, nothing is left open: the page asks for the
+    login (the user and password, or any user name with the API key as password), and
+    the chat API and the MCP tools for ``Authorization: Bearer`` with the API key (or,
+    without one, the login's password). Failed logins and keys are limited per client
+    (see `limits`)."""
     from starlette.middleware import Middleware
 
-    from rag.web.limits import LoginLimit
+    from rag.web.limits import Guard
+    from rag.web.openai_api import OpenAIRoutes
 
+    keys = [api_key] if api_key else [auth[1]] if auth else []
+    middleware = [Middleware(Guard, keys=keys)]
+    if service is not None:
+        middleware.append(Middleware(OpenAIRoutes, service=service))
     _, url, _ = demo.launch(
-        server_name=host, server_port=port, auth=auth, auth_message="请登录" if auth else None,
+        server_name=host, server_port=port, auth=_login(auth, api_key),
+        auth_message="请登录" if auth or api_key else None,
         theme=theme(), css=CSS, head=LOCALIZE_HEAD, max_file_size="50mb",
         show_error=False, ssr_mode=False, prevent_thread_lock=not block, quiet=quiet,
-        footer_links=["api"], app_kwargs={"middleware": [Middleware(LoginLimit)]} if auth else None,
+        footer_links=["api"], app_kwargs={"middleware": middleware}, mcp_server=True,
     )
     return url
+
+
+def _login(auth: tuple[str, str] | None, api_key: str | None) -> Any:
+    """Gradio's login check: the user and password, or the API key under any name."""
+    if auth is None and not api_key:
+        return None
+
+    def check(user: str, password: str) -> bool:
+        given = f"{user}\0{password}".encode()
+        ok = auth is not None and hmac.compare_digest(given, f"{auth[0]}\0{auth[1]}".encode())
+        return ok or bool(api_key) and hmac.compare_digest(password.encode(), str(api_key).encode())
+
+    return check
 
 
 def parse_auth(value: str | None) -> tuple[str, str] | None:
@@ -296,6 +337,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default=DEFAULT_HOST, help=f"address to listen on (default {DEFAULT_HOST})")
     parser.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT})")
     parser.add_argument("--auth", metavar="USER:PASSWORD", help="require this login (default $RAG_AUTH)")
+    parser.add_argument("--api-key", metavar="KEY",
+                        help="require this key of the chat API and MCP tools, as 'Authorization: Bearer KEY' "
+                             "(default $RAG_API_KEY; without one, the --auth password)")
     parser.add_argument("--concurrency", type=int, default=1, metavar="N",
                         help="answers, briefs and summaries computed at once (default 1)")
     parser.add_argument("--no-warm-up", dest="warm_up", action="store_false",
@@ -333,14 +377,15 @@ def serve(service: "Service", args: argparse.Namespace) -> int:
     if args.concurrency < 1:
         print("error: --concurrency must be at least 1", file=sys.stderr)
         return 2
-    if args.host not in ("127.0.0.1", "localhost", "::1") and auth is None:
-        print(f"warning: serving on {args.host} without --auth: anyone who can reach it can "
+    api_key = args.api_key or api_key_from_env()
+    if args.host not in ("127.0.0.1", "localhost", "::1") and auth is None and not api_key:
+        print(f"warning: serving on {args.host} without --auth or --api-key: anyone who can reach it can "
               "read and change the archive", file=sys.stderr)
     demo = build_app(service, model_concurrency=args.concurrency)
     if args.warm_up:
         threading.Thread(target=_warm_up, args=(service,), name="rag-warm-up", daemon=True).start()
     try:
-        launch(demo, host=args.host, port=args.port, auth=auth)
+        launch(demo, host=args.host, port=args.port, auth=auth, api_key=api_key, service=service)
     except OSError as exc:
         print(f"error: cannot serve on {args.host}:{args.port}: {exc}", file=sys.stderr)
         return 2
