@@ -65,6 +65,9 @@ def test_a_crash_mid_answer_costs_that_answer_and_the_next_is_answered(gen):
     error = info.value
     assert error.signal_name == "SIGSEGV"
     assert "模型进程意外停止（SIGSEGV）" in str(error) and "重新启动" in str(error)
+    # Being restarted, as the chat API tells its callers (503) until the model is back.
+    assert gen.loading
+    wait_until(lambda: not gen.loading)
     # The next question is answered by a new worker, and this process never noticed.
     answer = gen.generate(ask("下一个问题"), max_tokens=16)
     assert answer.startswith("答：") and "[1]" in answer

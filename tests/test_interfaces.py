@@ -133,6 +133,31 @@ def test_errors_come_in_openai_shape_with_their_status(served: dict, monkeypatch
     assert loading.value.response.headers["retry-after"] == "10"
 
 
+def test_the_service_says_what_is_loading_while_it_warms_up(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import threading
+    import time
+
+    release = threading.Event()
+
+    class SlowToLoad(ExtractiveGenerator):
+        def warm_up(self) -> None:
+            release.wait(30)
+
+    settings = Settings.load(env={}, index_dir=tmp_path / "index", embedding_model="fake-embedder",
+                             generator="extractive")
+    service = Service(settings, embedder=FakeEmbedder(), generator=SlowToLoad())
+    assert service.loading is None
+    warming = threading.Thread(target=service.warm_up)
+    warming.start()
+    deadline = time.monotonic() + 30
+    while service.loading is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert service.loading == "the models are loading"
+    release.set()
+    warming.join()
+    assert service.loading is None
+
+
 def test_a_full_server_answers_429() -> None:
     from rag.web.openai_api import OpenAIRoutes
 
