@@ -176,6 +176,10 @@ def answer_to_json(answer: Answer) -> dict[str, object]:
         "evidence": [evidence_to_json(e) for e in answer.evidence],
         "timings": {k: round(answer.timings.get(k, 0.0), 3)
                     for k in ("retrieve_s", "evidence_s", "first_token_s", "total_s")},
+        # Tokens of the prompts the model read for this answer, and how many of them it
+        # found in its cache (local models only).
+        "prefill": {k: int(answer.timings[k]) for k in ("prompt_tokens", "reused_tokens")
+                    if k in answer.timings},
         # How sure the answer gate is that the answer is right, and the bar it had to reach.
         "confidence": None if answer.verdict is None else {
             "probability": round(answer.verdict.probability, 4),

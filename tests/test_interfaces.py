@@ -62,14 +62,15 @@ def test_the_openai_client_gets_a_cited_answer_whole_and_streamed(served: dict) 
     chat = client(served)
     reply = chat.chat.completions.create(model="rag-news", messages=[{"role": "user", "content": QUESTION}])
     text = reply.choices[0].message.content or ""
-    assert "沙溪河" in text and "亿元" in text and "[1]" in text
-    assert "\n\n来源：\n- [1] 《沙溪河" in text
-    assert "/work" not in text.split("来源：")[1]  # a file's name, never the server's path
-    assert reply.choices[0].finish_reason == "stop" and reply.model == "rag-news"
     extra = reply.model_extra or {}
     assert extra["refused"] is False
     cited = extra["citations"][0]
-    assert cited["n"] == 1 and "沙溪河" in cited["title"] and cited["published"].startswith("2025")
+    n = cited["n"]
+    assert "沙溪河" in text and "亿元" in text and f"[{n}]" in text
+    assert f"\n\n来源：\n- [{n}] 《沙溪河" in text
+    assert "/work" not in text.split("来源：")[1]  # a file's name, never the server's path
+    assert reply.choices[0].finish_reason == "stop" and reply.model == "rag-news"
+    assert "沙溪河" in cited["title"] and cited["published"].startswith("2025")
     assert {"article_id", "passage_id", "source", "start", "end", "text"} <= set(cited)
     assert cited["text"] and cited["end"] > cited["start"]
 
@@ -79,7 +80,7 @@ def test_the_openai_client_gets_a_cited_answer_whole_and_streamed(served: dict) 
     reasoning = "".join(str((c.choices[0].delta.model_extra or {}).get("reasoning_content") or "")
                         for c in chunks)
     content = "".join(c.choices[0].delta.content or "" for c in chunks)
-    assert reasoning.startswith("依据") and "> [1]" in reasoning  # the evidence, before the answer
+    assert reasoning.startswith("依据") and f"> [{n}]" in reasoning  # the evidence, before the answer
     assert content == text  # the streamed answer is the verified one, and only it
     last = chunks[-1]
     assert last.choices[0].finish_reason == "stop"
@@ -221,7 +222,8 @@ def test_an_mcp_client_lists_the_tools_and_gets_cited_json(served: dict) -> None
     hits = json.loads(found.content[0].text)["hits"]
     assert len(hits) == 3 and "沙溪河" in hits[0]["title"] and hits[0]["article_id"]
     answer = json.loads(answered.content[0].text)
-    assert not answer["refused"] and "亿元" in answer["answer"] and "[1]" in answer["answer"]
+    assert not answer["refused"] and "亿元" in answer["answer"]
+    assert f"[{answer['citations'][0]['n']}]" in answer["answer"]
     assert "沙溪河" in answer["citations"][0]["title"] and answer["citations"][0]["source"]
     assert missing.isError and "no article with id 'ffffffffffff'" in missing.content[0].text
 

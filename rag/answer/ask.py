@@ -4,7 +4,10 @@ The pipeline, in order:
 
 1. Retrieval; when no passage is close enough to the question (`min_score`), refuse
    before any generation.
-2. Evidence: the few sentences that answer best, shown at once (`evidence`).
+2. Evidence: the few sentences that answer best, shown at once (`evidence`). From here
+   on the passages are numbered by article and place in it, not by rank
+   (`in_reading_order`): two questions about the same articles then give
+   prompts with the same start, and the model's cache reads that start only once.
 3. The model drafts a cited answer from the passages; with `confidence` it is then asked
    whether the passages answer the question at all (its P(是), the KV cache making it
    cost only the question's suffix).
@@ -26,7 +29,7 @@ import datetime as dt
 import re
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from rag.answer import gate as gates
 from rag.answer import prompts
@@ -316,6 +319,20 @@ def _focus(question: str, kept: _Kept, hits: Sequence[Hit]) -> _Kept:
     return kept
 
 
+def in_reading_order(
+    hits: Sequence[Hit], evidence: Sequence[Evidence],
+) -> tuple[list[Hit], tuple[Evidence, ...]]:
+    """The hits by article and place in the article, and the evidence renumbered to match.
+
+    Ranked, the passages of a question change places with the next question, and the
+    prompt's start with them; in a fixed order a follow-up about the same articles, or
+    the next question of a topic, finds the longest start of its prompt already read."""
+    order = sorted(range(len(hits)), key=lambda i: (hits[i].passage.article_id, hits[i].passage.start))
+    number = {old + 1: new + 1 for new, old in enumerate(order)}
+    renumbered = sorted((replace(e, n=number[e.n]) for e in evidence), key=lambda e: (e.n, e.start))
+    return [hits[i] for i in order], tuple(renumbered)
+
+
 def covers(hits: Sequence[Hit], min_score: float) -> bool:
     """Whether retrieval found the archive speaking to the question: some hit, and the
     best dense cosine (where there is one) at `min_score` or above."""
@@ -400,6 +417,8 @@ def ask(
     """
     started = time.perf_counter()
     timings: dict[str, float] = {}
+    counts = getattr(generator, "prefill_counts", None)  # tokens the model read, from its cache or not
+    before = counts() if counts is not None else None
     standalone = rewrite(question, history, generator)
     span = resolve_range(standalone, as_of) if as_of else None
     since, until = span if span else (None, None)
@@ -410,22 +429,25 @@ def ask(
     score: float | None = None  # the model's P(是) that the passages answer, if asked
     verdict: Verdict | None = None
 
+    ranked = hits
+
     def refuse(draft: str = "") -> Answer:
         timings["total_s"] = time.perf_counter() - started
-        closest = tuple(Citation.of(n, h) for n, h in enumerate(hits[:3], start=1))
+        closest = tuple(Citation.of(n, h) for n, h in enumerate(ranked[:3], start=1))
         return Answer(question, standalone, REFUSAL, True, (), closest, draft,
                       since, until, timings, evidence, score, verdict)
 
     if not covers(hits, min_score):
         return refuse()
-    evidence = select_evidence(standalone, hits, evidence_budget)
+    hits, evidence = in_reading_order(hits, select_evidence(standalone, hits, evidence_budget))
     timings["evidence_s"] = time.perf_counter() - started
     if on_evidence:
         on_evidence(evidence)
 
     shown = None
     if prompt_chars:
-        shown = evidence if prompt_chars == evidence_budget else select_evidence(standalone, hits, prompt_chars)
+        shown = evidence if prompt_chars == evidence_budget else in_reading_order(
+            ranked, select_evidence(standalone, ranked, prompt_chars))[1]
     messages = [Message(r, c) for r, c in prompts.answer_messages(standalone, hits, shown)]
     parts: list[str] = []
     for delta in generator.stream(messages, max_tokens=max_tokens):
@@ -441,6 +463,10 @@ def ask(
         probe = [Message(r, c) for r, c in prompts.answerable_messages([(m.role, m.content) for m in messages])]
         score = probability(probe, prompts.ANSWERABLE_CHOICES)[0]
         timings["confidence_s"] = time.perf_counter() - asked
+    after = counts() if counts is not None and before is not None else None
+    if before is not None and after is not None:
+        timings["prompt_tokens"] = float(after[0] - before[0])
+        timings["reused_tokens"] = float(after[1] - before[1])
 
     gated = time.perf_counter()
     candidates, sentences, refused, share = _candidates(standalone, draft, hits, evidence)

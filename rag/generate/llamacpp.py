@@ -57,6 +57,7 @@ class LlamaCppGenerator:
         self._formatter: Jinja2ChatFormatter | None = None
         self._controls: tuple[str, ...] = ()
         self._busy = OneAtATime(self.name)
+        self._prefill = [0, 0]  # see prefill_counts
 
     # ------------------------------------------------------------------ loading
     def warm_up(self) -> None:
@@ -171,8 +172,9 @@ class LlamaCppGenerator:
         stop: Sequence[str] | None = None,
     ) -> str:
         """The model's answer to `messages`, at most `max_tokens` tokens."""
-        llm, dicts = self._prepare(messages, max_tokens, temperature)
+        llm, dicts, ids = self._prepare(messages, max_tokens, temperature)
         with self._busy.hold():
+            self._count(llm, ids)
             try:
                 result: Any = llm.create_chat_completion(
                     messages=dicts,  # type: ignore[arg-type]
@@ -194,14 +196,15 @@ class LlamaCppGenerator:
         stop: Sequence[str] | None = None,
     ) -> Iterator[str]:
         """The answer as text deltas; the context check runs now, before the first delta."""
-        llm, dicts = self._prepare(messages, max_tokens, temperature)
-        return self._deltas(llm, dicts, max_tokens, temperature, list(stop or []))
+        llm, dicts, ids = self._prepare(messages, max_tokens, temperature)
+        return self._deltas(llm, dicts, ids, max_tokens, temperature, list(stop or []))
 
     def _deltas(
-        self, llm: Llama, dicts: list[dict[str, str]], max_tokens: int, temperature: float,
-        stop: list[str],
+        self, llm: Llama, dicts: list[dict[str, str]], ids: list[int], max_tokens: int,
+        temperature: float, stop: list[str],
     ) -> Iterator[str]:
         with self._busy.hold():
+            self._count(llm, ids)
             try:
                 chunks: Any = llm.create_chat_completion(
                     messages=dicts,  # type: ignore[arg-type]
@@ -229,7 +232,7 @@ class LlamaCppGenerator:
         import numpy as np
         from llama_cpp import LogitsProcessorList
 
-        llm, dicts = self._prepare(messages, 1, 0.0)
+        llm, dicts, prompt = self._prepare(messages, 1, 0.0)
         ids = []
         for choice in choices:
             tokens = llm.tokenize(choice.encode("utf-8"), add_bos=False, special=False)
@@ -244,6 +247,7 @@ class LlamaCppGenerator:
             return scores
 
         with self._busy.hold():
+            self._count(llm, prompt)
             try:
                 llm.create_chat_completion(
                     messages=dicts,  # type: ignore[arg-type]
@@ -258,14 +262,34 @@ class LlamaCppGenerator:
 
     def _prepare(
         self, messages: Sequence[Message], max_tokens: int, temperature: float
-    ) -> tuple[Llama, list[dict[str, str]]]:
+    ) -> tuple[Llama, list[dict[str, str]], list[int]]:
         check_request(messages, max_tokens, temperature)
         llm = self._load()
         dicts = self._dicts(messages)
+        ids = self._prompt_tokens(llm, dicts)
         # llama-cpp-python would silently shorten max_tokens to what fits; an answer cut
         # mid-sentence is worse than a clear error the caller can act on.
-        check_context(self.name, len(self._prompt_tokens(llm, dicts)), max_tokens, self.n_ctx)
-        return llm, dicts
+        check_context(self.name, len(ids), max_tokens, self.n_ctx)
+        return llm, dicts, ids
+
+    def _count(self, llm: Llama, ids: list[int]) -> None:
+        """Count the prompt's tokens and those llama.cpp will take from its cache: the
+        longest start the prompt shares with what the model last read (all but one
+        token when it is the whole prompt, since the next token's logits must be computed)."""
+        cached = llm.input_ids
+        same = 0
+        for a, b in zip(cached, ids, strict=False):
+            if a != b:
+                break
+            same += 1
+        reused = same - 1 if same == len(ids) else same
+        self._prefill[0] += len(ids)
+        self._prefill[1] += max(reused, 0)
+
+    def prefill_counts(self) -> tuple[int, int]:
+        """(prompt tokens, of which read from the cache), summed over every call so far:
+        the difference over a question is what it cost to read."""
+        return self._prefill[0], self._prefill[1]
 
     def system_info(self) -> str:
         """What llama.cpp uses on this CPU: its CPU library and instruction sets."""

@@ -46,7 +46,7 @@ from rag.generate.local import local_generator
 log = logging.getLogger(__name__)
 
 # Calls the worker answers with one value (the backend's own methods).
-CALLS = frozenset({"warm_up", "count_tokens", "count_prompt_tokens", "context_size",
+CALLS = frozenset({"warm_up", "count_tokens", "count_prompt_tokens", "context_size", "prefill_counts",
                    "system_info", "choice_probabilities"})
 # How long a worker may take to start Python and import its backend (not to load a model).
 START_SECONDS = 120.0
@@ -353,6 +353,12 @@ class SupervisedGenerator(JoinedGenerate):
         """Tokens of the full chat prompt, template included, exactly as it is sent."""
         return int(self._call("count_prompt_tokens", list(messages)))
 
+    def prefill_counts(self) -> tuple[int, int] | None:
+        """(prompt tokens, of which read from the cache) over the worker's calls so far, or
+        None from a backend that does not count; a restarted worker starts from zero."""
+        counts = self._call("prefill_counts")
+        return None if counts is None else (int(counts[0]), int(counts[1]))
+
     def choice_probabilities(self, messages: Sequence[Message], choices: Sequence[str]) -> list[float]:
         """The probability that the reply starts with each of `choices` (see the backend's)."""
         return [float(p) for p in self._call("choice_probabilities", list(messages), list(choices))]
@@ -512,10 +518,13 @@ def serve_requests(conn: Connection, model: Any) -> None:
 
 def _answer_call(model: Any, op: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     """The backend's method `op` called, or its property `op` read. Only `system_info`
-    may be missing (a backend that says nothing of the CPU)."""
+    (a backend that says nothing of the CPU) and `prefill_counts` (one that does not
+    count its cache) may be missing."""
     if not hasattr(model, op):
         if op == "system_info":
             return ""
+        if op == "prefill_counts":
+            return None
         raise GenerationError(f"{getattr(model, 'name', 'the model')} cannot {op}")
     value = getattr(model, op)
     return value(*args, **kwargs) if callable(value) else value
