@@ -96,6 +96,23 @@ def test_a_long_article_is_summarized_in_one_call_from_its_key_sentences():
     assert summary.citations[summary.sentences[0].citations[0] - 1].passage_id == ps[n_money - 1].id
 
 
+def test_a_sentence_the_model_repeats_is_written_once():
+    articles = [(COAL, passages(COAL)), (COAL_FOLLOW_UP, passages(COAL_FOLLOW_UP))]
+    vectors = {"coal": np.array([1.0, 0.0]), "coal2": np.array([0.97, 0.243])}
+    said = "截至6月，柳川县建成智能化煤矿12座，比年初增加3座。"
+    facts = [f for a, ps in articles for f in briefs.key_facts(a, ps, "煤矿", 4)]
+    n = next(i for i, f in enumerate(facts, 1) if "12座" in f.text)
+    # word for word, then again with other punctuation
+    gen = ScriptedGenerator(f"{said}[{n}]{said}[{n}]截至6月 柳川县建成智能化煤矿12座, 比年初增加3座。[{n}]")
+    b = briefs.brief("煤矿", articles, gen, vectors=vectors, same_story=0.95)
+    texts = [s.text for s in b.sentences]
+    assert sum("12座" in t for t in texts) == 1, texts
+    summary = briefs.summarize(COAL_FOLLOW_UP, passages(COAL_FOLLOW_UP),
+                               ScriptedGenerator(f"{said}[1]{said}[1]"))
+    assert [s.text for s in summary.sentences].count(said) == 1
+    assert sum("12座" in s.text for s in summary.sentences) == 1
+
+
 def test_extractive_summary_quotes_the_article_in_order():
     ps = passages(COAL)
     summary = briefs.summarize(COAL, ps, ExtractiveGenerator())

@@ -185,6 +185,57 @@ def test_chat_streams_cited_answer_and_opens_passage(page) -> None:  # type: ign
     assert "active" in (target.get_attribute("class") or "")
 
 
+class Repeating(ExtractiveGenerator):
+    """A model that writes a brief's story by stating its first key fact twice over, as
+    small models do (and answers questions as the extractive backend does)."""
+
+    name = "repeating"
+
+    def generate(self, messages, *, max_tokens, temperature=0.0, stop=None):  # type: ignore[no-untyped-def]
+        found = re.search(r"^\[(\d+)\] 标题：[^\n]*\n([^\n]+)", messages[-1].content, re.M)
+        if found is None or "请写这一段简报" not in messages[-1].content:
+            return super().generate(messages, max_tokens=max_tokens, temperature=temperature, stop=stop)
+        said = f"{found.group(2).rstrip('。')}。[{found.group(1)}]"
+        return said + said
+
+
+def test_a_brief_never_repeats_a_sentence_and_shows_every_row_of_its_figures(browser, web_env) -> None:  # type: ignore[no-untyped-def]
+    root = web_env["root"]
+    settings = Settings.load(env={}, index_dir=root / "index-repeating", embedding_model="fake-embedder",
+                             generator="extractive", refuse_below=0.0, brief_same_story=0.6)
+    service = Service(settings, embedder=FakeEmbedder(), generator=Repeating())
+    service.ingest([root / "archive"])
+    demo, url = serve(service)
+    context = browser.new_context(viewport={"width": 1280, "height": 800}, locale="zh-CN")
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT)
+    try:
+        page.goto(url)
+        open_tab(page, "简报")
+        page.fill("#brief-topic textarea", "地铁")
+        page.fill("#brief-since textarea", "2025")
+        page.click("#make-brief")
+        page.wait_for_selector("#brief .rag-brief .figure-table")
+        brief = page.locator("#brief .rag-brief")
+        for section in brief.locator(".brief-section p").all():
+            said = [s for s in re.split(r"(?<=。)", re.sub(r"\[\d+\]", "", section.inner_text())) if s.strip()]
+            assert len(said) == len(set(said)), said
+        rows = brief.locator(".figure-table tbody tr")
+        assert rows.count() >= 2
+        for i in range(rows.count()):  # each row on screen, not cut off by a box around it
+            row = rows.nth(i)
+            row.scroll_into_view_if_needed()
+            assert row.evaluate("""r => { const b = r.getBoundingClientRect();
+                const hit = document.elementFromPoint(b.left + b.width / 2, b.top + b.height / 2);
+                return b.height > 0 && r.contains(hit); }"""), f"row {i + 1} of the figures is hidden"
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "test_a_brief_never_repeats_a_sentence.png"))
+    finally:
+        context.close()
+        demo.close()
+        service.close()
+
+
 def test_an_example_question_fills_the_question_box(page, web_env) -> None:  # type: ignore[no-untyped-def]
     from rag.web.handlers import example_questions
 

@@ -131,14 +131,27 @@ _LABEL = re.compile(r"^(?:摘要|总结|简报|概要|要点)[:：]\s*")
 def _verified(
     draft: str, texts: Sequence[str], min_chars: int = 8
 ) -> list[tuple[str, tuple[int, ...]]]:
-    """The draft's sentences that a passage supports, with their (local) citations."""
+    """The draft's sentences that a passage supports, with their (local) citations; a
+    sentence the draft states again (small models repeat themselves) is kept once."""
     checked = cite.verify(draft, texts)
-    kept = []
+    kept: list[tuple[str, tuple[int, ...]]] = []
     for s in checked.sentences:
         text = _LABEL.sub("", s.text).strip()
-        if s.supported and not s.refusal and s.citations and len(text) >= min_chars:
+        if (s.supported and not s.refusal and s.citations and len(text) >= min_chars
+                and not _said(text, [t for t, _ in kept])):
             kept.append((text, tuple(s.citations)))
     return kept
+
+
+# Punctuation and spaces, which a repeated sentence may differ in (not the decimal point).
+_UNSAID = re.compile(r"[\s，,。！!？?；;：:、“”\"'（）()《》]")
+
+
+def _said(sentence: str, written: Sequence[str]) -> bool:
+    """Whether `sentence` is already written: word for word, or within a longer sentence
+    (punctuation and spaces aside)."""
+    bare = _UNSAID.sub("", sentence)
+    return bool(bare) and any(bare in _UNSAID.sub("", w) for w in written)
 
 
 def _covered(fact: Fact, written: Sequence[str]) -> bool:
@@ -225,7 +238,8 @@ def summarize(
     for fact in key_facts(article, passages, article.title, limit=4):
         if len(sentences) >= 3:
             break
-        if not _covered(fact, [s.text for s in sentences]):
+        said = [s.text for s in sentences]
+        if not _covered(fact, said) and not _said(fact.text, said):
             n = next(i for i, p in enumerate(passages, 1) if p.id == fact.passage.id)
             sentences.append(BriefSentence(fact.text, (n,), True, extracted=True))
     if _is_extractive(generator):
@@ -373,6 +387,7 @@ def _section_sentences(
     for k, fact in enumerate(facts):
         if written and not _counted(find_quantities(fact.text)):
             continue
-        if not _covered(fact, [s.text for s in sentences]):
+        said = [s.text for s in sentences]
+        if not _covered(fact, said) and not _said(fact.text, said):
             sentences.append(BriefSentence(fact.text, global_numbers([k + 1]), True, extracted=True))
     return sentences
