@@ -50,6 +50,23 @@ def search_returning(hits):
     return search
 
 
+def test_a_follow_up_is_rewritten_aside_where_the_backend_can():
+    class Aside(ScriptedGenerator):
+        def __init__(self, *replies):
+            super().__init__(*replies)
+            self.aside_prompts = []
+
+        def aside(self, messages, *, max_tokens):
+            self.aside_prompts.append(messages)
+            return "柳林县煤矿探明储量有多少？"
+
+    gen = Aside("柳林县现探明储量达61.7亿吨。[1]")
+    answer = ask("它的储量呢？", search_returning(make_hits()), gen,
+                 history=[("user", "柳林县有多少座煤矿？"), ("assistant", "27座。[1]")])
+    assert answer.standalone_question == "柳林县煤矿探明储量有多少？"
+    assert len(gen.aside_prompts) == 1 and len(gen.prompts) == 1  # the answer alone in the main cache
+
+
 def test_supported_answer_keeps_its_citation_and_streams():
     gen = ScriptedGenerator("柳林县共有27座煤矿。[1]")
     tokens = []

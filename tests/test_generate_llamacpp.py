@@ -105,3 +105,22 @@ def test_default_qwen_answers_from_a_passage():
           f"total {done - loaded:.2f} s, {len(deltas)} deltas; answer: {answer!r}")
     assert "26.8" in answer
     gen.close()
+
+
+def test_the_cache_is_counted_and_an_aside_leaves_it_for_the_next_prompt(smol):
+    passage = Message("user", "Colours: red, orange, yellow, green, blue, indigo, violet. " * 6
+                      + "Which colour comes first?")
+    again = Message("user", passage.content.replace("first", "last"))
+    smol.generate([CHAT[0], passage], max_tokens=8)
+    before = smol.prefill_counts()
+    smol.generate([CHAT[0], again], max_tokens=8)  # shares all but its last words
+    prompt, reused = (b - a for a, b in zip(before, smol.prefill_counts(), strict=True))
+    assert prompt == smol.count_prompt_tokens([CHAT[0], again]) and reused >= prompt - 10
+    # A rewrite written aside, then the same prompt again: still read from the cache.
+    said = smol.aside([Message("system", "Rewrite the question."), Message("user", "and the last?")],
+                      max_tokens=16)
+    assert isinstance(said, str)
+    before = smol.prefill_counts()
+    smol.generate([CHAT[0], again], max_tokens=8)
+    prompt, reused = (b - a for a, b in zip(before, smol.prefill_counts(), strict=True))
+    assert reused == prompt - 1  # everything but the token whose logits are computed again

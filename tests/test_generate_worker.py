@@ -52,6 +52,9 @@ def test_answers_stream_from_the_worker_process(gen):
     assert gen.pid is not None and gen.pid != os.getpid()
     assert gen.generate(ask("第二个问题"), max_tokens=16).startswith("答：")
     assert gen.system_info == "fake: AVX2 = 1"
+    # A backend with no second context writes an aside as any reply, and counts no cache.
+    assert gen.aside(ask("改写这个问题"), max_tokens=16).startswith("答：")
+    assert gen.prefill_counts() is None
 
 
 def test_a_crash_mid_answer_costs_that_answer_and_the_next_is_answered(gen):

@@ -37,7 +37,7 @@ from rag.answer import verify as cite
 from rag.answer.citations import is_refusal, with_markers
 from rag.answer.evidence import DEFAULT_BUDGET, select_evidence
 from rag.answer.question import Anchors, looks_like_follow_up, question_anchors
-from rag.generate import Generator, Message
+from rag.generate import ContextOverflowError, Generator, Message
 from rag.results import REFUSAL, Answer, AnswerSentence, Citation, Evidence, Verdict
 from rag.text.bigrams import content_bigrams
 from rag.text.chunking import split_sentences
@@ -71,7 +71,13 @@ def rewrite(
     if generator is None or getattr(generator, "name", "") == "extractive":
         return fallback
     messages = [Message(r, c) for r, c in prompts.rewrite_messages(question, history)]
-    text = generator.generate(messages, max_tokens=max_tokens).strip().splitlines()
+    # Aside, where the backend can: its cache keeps the last answer's prompt for this one.
+    aside = getattr(generator, "aside", None)
+    try:
+        said = aside(messages, max_tokens=max_tokens) if aside else generator.generate(messages, max_tokens=max_tokens)
+    except ContextOverflowError:  # a conversation too long to read: the plain fallback
+        return fallback
+    text = said.strip().splitlines()
     candidate = text[0].strip(" “”\"") if text else ""
     if 4 <= len(candidate) <= 80 and "[" not in candidate and not is_refusal(candidate):
         return candidate

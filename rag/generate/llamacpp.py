@@ -25,6 +25,10 @@ log = logging.getLogger(__name__)
 _DEFUSE = "\u200b"
 
 
+# The context of `aside`: a rewrite prompt with the last turns of a conversation.
+ASIDE_CTX = 2048
+
+
 class LlamaCppGenerator:
     """A GGUF chat model run by llama.cpp on the CPU, loaded on first use.
 
@@ -54,6 +58,7 @@ class LlamaCppGenerator:
         self.name = f"llama.cpp:{model}"
         self.load_seconds: float | None = None
         self._llm: Llama | None = None
+        self._side: Llama | None = None  # see `aside`
         self._formatter: Jinja2ChatFormatter | None = None
         self._controls: tuple[str, ...] = ()
         self._busy = OneAtATime(self.name)
@@ -72,7 +77,10 @@ class LlamaCppGenerator:
                 self._llm = self._open()
         return self._llm
 
-    def _open(self) -> Llama:
+    def _open(self, n_ctx: int | None = None) -> Llama:
+        """The model with a context of `n_ctx` tokens (default `self.n_ctx`, the main one)."""
+        main = n_ctx is None
+        n_ctx = n_ctx or self.n_ctx
         try:
             path = resolve_generator_model(self.model)
         except ModelError as exc:
@@ -90,8 +98,8 @@ class LlamaCppGenerator:
         try:
             llm = Llama(
                 model_path=path,
-                n_ctx=self.n_ctx,
-                n_batch=min(512, self.n_ctx),
+                n_ctx=n_ctx,
+                n_batch=min(512, n_ctx),
                 n_threads=self.threads,
                 n_threads_batch=self.threads,
                 seed=self.seed,
@@ -120,8 +128,10 @@ class LlamaCppGenerator:
         )
         llm.chat_handler = self._formatter.to_chat_handler()
         self._controls = _control_tokens(llm)
-        self.load_seconds = time.perf_counter() - start
-        log.info("loaded %s (%s) in %.1f s", self.model, path, self.load_seconds)
+        seconds = time.perf_counter() - start
+        if main:
+            self.load_seconds = seconds
+        log.info("loaded %s (%s, %d-token context) in %.1f s", self.model, path, n_ctx, seconds)
         return llm
 
     # ---------------------------------------------------------------- counting
@@ -299,12 +309,37 @@ class LlamaCppGenerator:
         variant = cpu_variant()
         return f"{variant}: {info}" if variant else info
 
+    def aside(self, messages: Sequence[Message], *, max_tokens: int) -> str:
+        """A short reply (a follow-up rewritten into a question, say) that leaves the
+        model's cache as it was: it is written by a second, small context (`ASIDE_CTX`
+        tokens) over the same model file, which is mapped, not read again. The main
+        context still holds the last answer's prompt, so the next answer reuses it."""
+        check_request(messages, max_tokens, 0.0)
+        self._load()
+        with self._busy.hold():
+            if self._side is None:
+                self._side = self._open(min(ASIDE_CTX, self.n_ctx))
+            side = self._side
+            dicts = self._dicts(messages)
+            ids = self._prompt_tokens(side, dicts)
+            check_context(self.name, len(ids), max_tokens, side.n_ctx())
+            self._count(side, ids)
+            try:
+                result: Any = side.create_chat_completion(
+                    messages=dicts,  # type: ignore[arg-type]
+                    max_tokens=max_tokens, temperature=0.0, seed=self.seed,
+                )
+            except (ValueError, RuntimeError) as exc:
+                raise GenerationError(f"{self.name}: generation failed: {exc}") from exc
+        return str(result["choices"][0]["message"].get("content") or "")
+
     def close(self) -> None:
         """Free the model's memory; the next call loads it again."""
         with self._busy.hold():
-            if self._llm is not None:
-                self._llm.close()
-                self._llm = None
+            for llm in (self._llm, self._side):
+                if llm is not None:
+                    llm.close()
+            self._llm = self._side = None
 
 
 def load_cpu_backend() -> None:

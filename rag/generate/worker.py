@@ -47,7 +47,7 @@ log = logging.getLogger(__name__)
 
 # Calls the worker answers with one value (the backend's own methods).
 CALLS = frozenset({"warm_up", "count_tokens", "count_prompt_tokens", "context_size", "prefill_counts",
-                   "system_info", "choice_probabilities"})
+                   "system_info", "choice_probabilities", "aside"})
 # How long a worker may take to start Python and import its backend (not to load a model).
 START_SECONDS = 120.0
 # How long a cancelled stream may take to stop before the worker is restarted.
@@ -353,6 +353,11 @@ class SupervisedGenerator(JoinedGenerate):
         """Tokens of the full chat prompt, template included, exactly as it is sent."""
         return int(self._call("count_prompt_tokens", list(messages)))
 
+    def aside(self, messages: Sequence[Message], *, max_tokens: int) -> str:
+        """A short reply that leaves the model's cache as it was (see the backend's);
+        a backend without one writes it as `generate` does."""
+        return str(self._call("aside", list(messages), max_tokens=max_tokens))
+
     def prefill_counts(self) -> tuple[int, int] | None:
         """(prompt tokens, of which read from the cache) over the worker's calls so far, or
         None from a backend that does not count; a restarted worker starts from zero."""
@@ -518,13 +523,16 @@ def serve_requests(conn: Connection, model: Any) -> None:
 
 def _answer_call(model: Any, op: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     """The backend's method `op` called, or its property `op` read. Only `system_info`
-    (a backend that says nothing of the CPU) and `prefill_counts` (one that does not
-    count its cache) may be missing."""
+    (a backend that says nothing of the CPU), `prefill_counts` (one that does not
+    count its cache) and `aside` (one without a second context: `generate` instead)
+    may be missing."""
     if not hasattr(model, op):
         if op == "system_info":
             return ""
         if op == "prefill_counts":
             return None
+        if op == "aside":
+            return model.generate(*args, **kwargs)
         raise GenerationError(f"{getattr(model, 'name', 'the model')} cannot {op}")
     value = getattr(model, op)
     return value(*args, **kwargs) if callable(value) else value
