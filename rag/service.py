@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from rag.answer import brief as briefs
-from rag.answer.ask import OnEvidence, OnToken, ask, covers, in_reading_order
+from rag.answer.ask import LastPrompt, OnEvidence, OnToken, ask, covers, in_reading_order
 from rag.answer.brief import Progress as BriefProgress
 from rag.answer.evidence import select_evidence
 from rag.answer.gate import FEATURES as GATE_FEATURES  # noqa: F401  (eval fits the gate)
@@ -104,6 +104,7 @@ class Service:
         self._answers = 0
         self._answers_changed = threading.Condition()
         self._warming = False  # warm_up is loading the models
+        self._last_prompt = LastPrompt()  # the passages the model's cache holds, for their order
 
     @property
     def generator(self) -> Generator:
@@ -397,6 +398,7 @@ class Service:
                 evidence_budget=s.evidence_chars, prompt_chars=s.prompt_chars,
                 confidence=s.answer_confidence, risk=s.answer_risk, quote_risk=s.quote_risk,
                 cosine=self._cosine() if calibrated else None, dense_scores=calibrated,
+                last=self._last_prompt if generator is None else None,
             )
 
     @staticmethod
@@ -422,7 +424,8 @@ class Service:
         hits = (search or self._archive_search)(question, None, None)
         if not covers(hits, s.refuse_below):
             return ()
-        return in_reading_order(hits, select_evidence(question, hits, s.evidence_chars))[1]
+        return in_reading_order(hits, select_evidence(question, hits, s.evidence_chars),
+                                self._last_prompt.passages)[1]
 
     def _archive_search(self, query: str, since: str | None, until: str | None) -> list[Hit]:
         return self.search(query, k=self.settings.answer_k, since=since, until=until)

@@ -5,9 +5,10 @@ The pipeline, in order:
 1. Retrieval; when no passage is close enough to the question (`min_score`), refuse
    before any generation.
 2. Evidence: the few sentences that answer best, shown at once (`evidence`). From here
-   on the passages are numbered by article and place in it, not by rank
-   (`in_reading_order`): two questions about the same articles then give
-   prompts with the same start, and the model's cache reads that start only once.
+   on the passages are numbered in a stable order, not by rank: those of the last
+   prompt first, as they were, then by article and place in it (`in_reading_order`).
+   Two questions about the same articles then give prompts with the same start, and
+   the model's cache reads that start only once.
 3. The model drafts a cited answer from the passages; with `confidence` it is then asked
    whether the passages answer the question at all (its P(是), the KV cache making it
    cost only the question's suffix).
@@ -325,15 +326,32 @@ def _focus(question: str, kept: _Kept, hits: Sequence[Hit]) -> _Kept:
     return kept
 
 
-def in_reading_order(
-    hits: Sequence[Hit], evidence: Sequence[Evidence],
-) -> tuple[list[Hit], tuple[Evidence, ...]]:
-    """The hits by article and place in the article, and the evidence renumbered to match.
+@dataclass
+class LastPrompt:
+    """The passages of the last answer prompt, in their order: what the model's cache
+    holds the start of (see `in_reading_order`)."""
 
-    Ranked, the passages of a question change places with the next question, and the
-    prompt's start with them; in a fixed order a follow-up about the same articles, or
-    the next question of a topic, finds the longest start of its prompt already read."""
-    order = sorted(range(len(hits)), key=lambda i: (hits[i].passage.article_id, hits[i].passage.start))
+    passages: tuple[str, ...] = ()
+
+
+def in_reading_order(
+    hits: Sequence[Hit], evidence: Sequence[Evidence], last: Sequence[str] = (),
+) -> tuple[list[Hit], tuple[Evidence, ...]]:
+    """The hits in the order the prompt shows them, and the evidence renumbered to match.
+
+    Ranked, the passages of a question change places with the next question's, and the
+    prompt's start with them. Here the passages of the `last` prompt that are retrieved
+    again come first, in that prompt's order, so the model's cache still holds them; the
+    others follow by article and place in the article, a fixed order. A follow-up about
+    the same articles, or the next question of a topic, then finds most of its prompt
+    already read."""
+    before = {pid: i for i, pid in enumerate(last)}
+
+    def key(i: int) -> tuple[int, int, str, int]:
+        p = hits[i].passage
+        return (0, before[p.id], "", 0) if p.id in before else (1, 0, p.article_id, p.start)
+
+    order = sorted(range(len(hits)), key=key)
     number = {old + 1: new + 1 for new, old in enumerate(order)}
     renumbered = sorted((replace(e, n=number[e.n]) for e in evidence), key=lambda e: (e.n, e.start))
     return [hits[i] for i in order], tuple(renumbered)
@@ -409,6 +427,7 @@ def ask(
     gate: gates.Gate | None = None,
     cosine: gates.Embed | None = None,
     dense_scores: bool = True,
+    last: LastPrompt | None = None,
 ) -> Answer:
     """Answer `question` from the archive; see the module docstring for the pipeline.
 
@@ -420,6 +439,7 @@ def ask(
     (`Answer.confidence`). `risk` is the error rate among answered questions the gate
     aims at (`quote_risk` for a quoted evidence sentence); `cosine(question, sentences)` gives the gate the embedding model's view, and
     `dense_scores` says whether the hits' dense scores are on the scale it was fitted on.
+    `last` is the generator's last answer prompt, read to order the passages and updated.
     """
     started = time.perf_counter()
     timings: dict[str, float] = {}
@@ -445,7 +465,8 @@ def ask(
 
     if not covers(hits, min_score):
         return refuse()
-    hits, evidence = in_reading_order(hits, select_evidence(standalone, hits, evidence_budget))
+    hits, evidence = in_reading_order(hits, select_evidence(standalone, hits, evidence_budget),
+                                      last.passages if last is not None else ())
     timings["evidence_s"] = time.perf_counter() - started
     if on_evidence:
         on_evidence(evidence)
@@ -453,8 +474,10 @@ def ask(
     shown = None
     if prompt_chars:
         shown = evidence if prompt_chars == evidence_budget else in_reading_order(
-            ranked, select_evidence(standalone, ranked, prompt_chars))[1]
+            ranked, select_evidence(standalone, ranked, prompt_chars), last.passages if last is not None else ())[1]
     messages = [Message(r, c) for r, c in prompts.answer_messages(standalone, hits, shown)]
+    if last is not None:
+        last.passages = tuple(h.passage.id for h in hits)
     parts: list[str] = []
     for delta in generator.stream(messages, max_tokens=max_tokens):
         if not parts:
