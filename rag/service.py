@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from rag.answer import brief as briefs
-from rag.answer.ask import LastPrompt, OnEvidence, OnToken, ask, covers, in_reading_order
+from rag.answer.ask import LastPrompt, OnEvidence, OnToken, ask, covers, in_prompt_order
 from rag.answer.brief import Progress as BriefProgress
 from rag.answer.evidence import select_evidence
 from rag.answer.gate import FEATURES as GATE_FEATURES  # noqa: F401  (eval fits the gate)
@@ -424,7 +424,7 @@ class Service:
         hits = (search or self._archive_search)(question, None, None)
         if not covers(hits, s.refuse_below):
             return ()
-        return in_reading_order(hits, select_evidence(question, hits, s.evidence_chars),
+        return in_prompt_order(hits, select_evidence(question, hits, s.evidence_chars),
                                 self._last_prompt.passages)[1]
 
     def _archive_search(self, query: str, since: str | None, until: str | None) -> list[Hit]:

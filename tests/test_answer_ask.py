@@ -50,21 +50,22 @@ def search_returning(hits):
     return search
 
 
-def test_the_prompt_keeps_the_last_prompts_passages_first_then_a_fixed_order():
+def test_the_prompt_keeps_the_last_prompts_passages_first_then_the_rank():
     from rag.answer.ask import LastPrompt
 
-    hits = make_hits()  # ranked a1, a2, a3
+    hits = make_hits()
     last = LastPrompt()
-    gen = ScriptedGenerator("岔沟村日间照料中心于2017年正式成立。[2]", "柳林县共有27座煤矿。[3]")
+    gen = ScriptedGenerator("岔沟村日间照料中心于2017年正式成立。[2]", "柳林县共有27座煤矿。[2]")
     ask("照料中心哪年成立？", search_returning([hits[2], hits[1], hits[0]]), gen, last=last)
-    assert last.passages == ("p1", "p2", "p3")  # by article, not by rank
-    assert gen.prompts[0][-1].content.index("柳林") < gen.prompts[0][-1].content.index("岔沟")
-    # the next question retrieves p3 and p1 again, and p4 new: p1, p3 lead as they were
+    assert last.passages == ("p3", "p2", "p1")  # the first question: by rank
+    # the next retrieves p1 (now first) and p3 again, and p4 new: p3 and p1 lead as they were
     extra = Passage("p4", "a0", 0, 0, 9, "新的一段资料内容。")
-    newer = [hits[2], Hit(4, extra, "别的文章", "2024-12-20", "x.txt", 0.5, 4, 4, 0.9, 1.0), hits[0]]
+    newer = [hits[0], Hit(4, extra, "别的文章", "2024-12-20", "x.txt", 0.5, 4, 4, 0.9, 1.0), hits[2]]
     answer = ask("柳林县有多少座煤矿？", search_returning(newer), gen, last=last)
-    assert last.passages == ("p1", "p3", "p4")  # a0 sorts first, but the cached start is kept
-    assert answer.citations[0].article_id == "a1" and answer.answer.endswith("[1]。")
+    assert last.passages == ("p3", "p1", "p4")
+    prompt = gen.prompts[1][-1].content
+    assert prompt.index("市政协") < prompt.index("柳林") < prompt.index("新的一段")
+    assert answer.citations[0].article_id == "a1" and answer.answer.endswith("[2]。")
 
 
 def test_a_follow_up_is_rewritten_aside_where_the_backend_can():
