@@ -425,7 +425,7 @@ class Service:
         if not covers(hits, s.refuse_below):
             return ()
         return in_prompt_order(hits, select_evidence(question, hits, s.evidence_chars),
-                                self._last_prompt.passages)[1]
+                               self._last_prompt.hits)[1]
 
     def _archive_search(self, query: str, since: str | None, until: str | None) -> list[Hit]:
         return self.search(query, k=self.settings.answer_k, since=since, until=until)

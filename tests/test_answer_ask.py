@@ -50,22 +50,29 @@ def search_returning(hits):
     return search
 
 
-def test_the_prompt_keeps_the_last_prompts_passages_first_then_the_rank():
+def test_a_question_on_the_last_prompts_articles_keeps_its_start_for_the_cache():
     from rag.answer.ask import LastPrompt
 
     hits = make_hits()
     last = LastPrompt()
-    gen = ScriptedGenerator("岔沟村日间照料中心于2017年正式成立。[2]", "柳林县共有27座煤矿。[2]")
+    gen = ScriptedGenerator("岔沟村日间照料中心于2017年正式成立。[2]", "柳林县共有27座煤矿。[3]",
+                            "新的一段资料内容。[1]")
     ask("照料中心哪年成立？", search_returning([hits[2], hits[1], hits[0]]), gen, last=last)
-    assert last.passages == ("p3", "p2", "p1")  # the first question: by rank
-    # the next retrieves p1 (now first) and p3 again, and p4 new: p3 and p1 lead as they were
+    assert [h.passage.id for h in last.hits] == ["p3", "p2", "p1"]  # the first question: by rank
+    # The next retrieves p1, p3 again and p4: the last prompt is kept whole, p2 too (for
+    # its place only: no scores), and p4 follows.
     extra = Passage("p4", "a0", 0, 0, 9, "新的一段资料内容。")
     newer = [hits[0], Hit(4, extra, "别的文章", "2024-12-20", "x.txt", 0.5, 4, 4, 0.9, 1.0), hits[2]]
     answer = ask("柳林县有多少座煤矿？", search_returning(newer), gen, last=last)
-    assert last.passages == ("p3", "p1", "p4")
-    prompt = gen.prompts[1][-1].content
-    assert prompt.index("市政协") < prompt.index("柳林") < prompt.index("新的一段")
-    assert answer.citations[0].article_id == "a1" and answer.answer.endswith("[2]。")
+    assert [h.passage.id for h in last.hits] == ["p3", "p2", "p1", "p4"]
+    assert last.hits[1].dense_score is None and last.hits[2].dense_score == 0.9
+    assert gen.prompts[1][-1].content.startswith(gen.prompts[0][-1].content.split("</passages>")[0])
+    assert answer.citations[0].article_id == "a1" and answer.answer.endswith("[3]。")
+    # A question that shares one passage with the last prompt: by rank again.
+    fifth = Passage("p5", "a5", 0, 0, 9, "新的一段资料内容。")
+    other = [Hit(5, fifth, "第五篇", "2024-12-20", "y.txt", 0.5, 5, 5, 0.9, 1.0), hits[1]]
+    ask("新的资料说什么？", search_returning(other), gen, last=last)
+    assert [h.passage.id for h in last.hits] == ["p5", "p2"]
 
 
 def test_a_follow_up_is_rewritten_aside_where_the_backend_can():

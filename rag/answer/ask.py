@@ -5,10 +5,9 @@ The pipeline, in order:
 1. Retrieval; when no passage is close enough to the question (`min_score`), refuse
    before any generation.
 2. Evidence: the few sentences that answer best, shown at once (`evidence`). From here
-   on the passages are numbered in the prompt's order: those of the last prompt that
-   are retrieved again first, as they were, then the others by rank
-   (`in_prompt_order`). Two questions about the same articles then give prompts with
-   the same start, and the model's cache reads that start only once.
+   on the passages are numbered in the prompt's order (`in_prompt_order`): by rank,
+   unless the question is about the articles of the last prompt, whose start the
+   prompt then keeps, so that the model's cache reads it only once.
 3. The model drafts a cited answer from the passages; with `confidence` it is then asked
    whether the passages answer the question at all (its P(是), the KV cache making it
    cost only the question's suffix).
@@ -328,28 +327,48 @@ def _focus(question: str, kept: _Kept, hits: Sequence[Hit]) -> _Kept:
 
 @dataclass
 class LastPrompt:
-    """The passages of the last answer prompt, in their order: what the model's cache
-    holds the start of (see `in_prompt_order`)."""
+    """The passages of the last answer prompt, in their order: the model's cache holds
+    that prompt (see `in_prompt_order`)."""
 
-    passages: tuple[str, ...] = ()
+    hits: tuple[Hit, ...] = ()
+
+
+# Passages an answer prompt may show, at most, beyond those retrieved for its question:
+# the last prompt's, kept so that its start is read from the cache.
+KEPT_EXTRA = 3
 
 
 def in_prompt_order(
-    hits: Sequence[Hit], evidence: Sequence[Evidence], last: Sequence[str] = (),
+    hits: Sequence[Hit], evidence: Sequence[Evidence], last: Sequence[Hit] = (),
+    extra: int = KEPT_EXTRA,
 ) -> tuple[list[Hit], tuple[Evidence, ...]]:
-    """The hits in the order the prompt shows them, and the evidence renumbered to match.
+    """The passages the prompt shows, in order, and the evidence renumbered to match.
 
-    The passages of the `last` prompt that are retrieved again come first, in that
-    prompt's order: the model's cache still holds that prompt, so a follow-up about the
-    same articles, or the next question of a topic, finds its start already read. The
-    others follow by rank, best first (a small model reads the first passage most
-    closely: ordered by article instead, dev accuracy fell by 2 to 2.5 points)."""
-    before = {pid: i for i, pid in enumerate(last)}
-    order = sorted(range(len(hits)), key=lambda i: (0, before[hits[i].passage.id])
-                   if hits[i].passage.id in before else (1, i))
-    number = {old + 1: new + 1 for new, old in enumerate(order)}
-    renumbered = sorted((replace(e, n=number[e.n]) for e in evidence), key=lambda e: (e.n, e.start))
-    return [hits[i] for i in order], tuple(renumbered)
+    The model's cache holds the last prompt; a prompt that starts the same way is read
+    from there up to where the two part. So when at least two of the passages retrieved
+    now were in the last prompt (a follow-up, or the next question of a topic), the
+    prompt starts with as much of the last one as it can, unchanged, up to `extra`
+    passages more than were retrieved now; the retrieved passages it lacks follow, by
+    rank. A passage kept only for its place carries no retrieval scores (they were for
+    another question). Otherwise the passages are in rank order, best first: a small
+    model reads the first passage most closely (ordered by article instead, dev accuracy
+    fell by 2 to 2.5 points)."""
+    retrieved = {h.passage.id for h in hits}
+    order = list(hits)
+    if sum(h.passage.id in retrieved for h in last) >= 2:
+        for k in range(len(last), 0, -1):
+            head = [h if h.passage.id in retrieved else replace(h, dense_score=None, bm25_score=None,
+                                                                  dense_rank=None, bm25_rank=None)
+                    for h in last[:k]]
+            shown = {h.passage.id for h in head}
+            tail = [h for h in hits if h.passage.id not in shown]
+            if len(head) + len(tail) <= len(hits) + extra:
+                order = head + tail
+                break
+    number = {h.passage.id: n for n, h in enumerate(order, start=1)}
+    renumbered = sorted((replace(e, n=number[hits[e.n - 1].passage.id]) for e in evidence),
+                        key=lambda e: (e.n, e.start))
+    return order, tuple(renumbered)
 
 
 def covers(hits: Sequence[Hit], min_score: float) -> bool:
@@ -461,7 +480,7 @@ def ask(
     if not covers(hits, min_score):
         return refuse()
     hits, evidence = in_prompt_order(hits, select_evidence(standalone, hits, evidence_budget),
-                                      last.passages if last is not None else ())
+                                      last.hits if last is not None else ())
     timings["evidence_s"] = time.perf_counter() - started
     if on_evidence:
         on_evidence(evidence)
@@ -469,10 +488,10 @@ def ask(
     shown = None
     if prompt_chars:
         shown = evidence if prompt_chars == evidence_budget else in_prompt_order(
-            ranked, select_evidence(standalone, ranked, prompt_chars), last.passages if last is not None else ())[1]
+            ranked, select_evidence(standalone, ranked, prompt_chars), last.hits if last is not None else ())[1]
     messages = [Message(r, c) for r, c in prompts.answer_messages(standalone, hits, shown)]
     if last is not None:
-        last.passages = tuple(h.passage.id for h in hits)
+        last.hits = tuple(hits)
     parts: list[str] = []
     for delta in generator.stream(messages, max_tokens=max_tokens):
         if not parts:
