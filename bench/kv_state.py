@@ -33,9 +33,7 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     from llama_cpp import Llama
-    from llama_cpu import load_cpu_library
-
-    load_cpu_library()
+    Service.load_llama_cpp()
     with tempfile.TemporaryDirectory() as tmp:
         service = Service(Settings.load(index_dir=Path(tmp) / "index", generator="extractive"))
         service.ingest([args.archive])

@@ -170,9 +170,9 @@ def peer(archive: Path, threads: int, k: int, generator_file: str, embedding_fol
                                               keep_separator="end")
     retriever = FAISS.from_documents(splitter.split_documents(docs), E5Embeddings()).as_retriever(
         search_kwargs={"k": k})
-    from llama_cpu import load_cpu_library
+    from rag.service import Service
 
-    load_cpu_library()
+    Service.load_llama_cpp()  # the peer's llama.cpp runs in this process
     llm = ChatLlamaCpp(model_path=generator_file, n_ctx=4096, n_batch=512, n_threads=threads,
                        model_kwargs={"n_threads_batch": threads}, temperature=0.0, repeat_penalty=1.0,
                        max_tokens=256, seed=0, streaming=True, verbose=False)

@@ -41,6 +41,7 @@ from rag.generate import (
     ModelUnavailableError,
     make_generator,
 )
+from rag.generate.llamacpp import load_cpu_backend
 from rag.ingest.readers import READERS
 from rag.models.embedder import Embedder, make_embedder
 from rag.results import Answer, ArticleInfo, Brief, Evidence
@@ -211,6 +212,13 @@ class Service:
             "embedding": resolve_embedding_model(s.embedding_model),
             "generator": resolve_generator_model(s.generator_model or DEFAULT_GENERATOR_MODEL),
         }
+
+    @staticmethod
+    def load_llama_cpp() -> None:
+        """Make llama.cpp ready in this process (its CPU library for this CPU), for code
+        that loads a GGUF itself rather than through the service, such as a benchmark's
+        peer pipeline."""
+        load_cpu_backend()
 
     def close(self) -> None:
         """Close the archive and stop the model's worker process, if this service started one."""

@@ -177,6 +177,36 @@ def test_a_full_server_answers_429() -> None:
     assert json.loads(sent[1]["body"])["error"]["code"] == "too_many_waiting"
 
 
+def test_a_crash_while_streaming_ends_the_stream_with_an_error_event() -> None:
+    from rag.errors import ModelCrashedError
+    from rag.web.openai_api import OpenAIRoutes
+
+    class Crashing:
+        loading = None
+        check_question = staticmethod(Service.check_question)
+
+        def ask(self, question, **options):  # type: ignore[no-untyped-def]
+            raise ModelCrashedError("模型进程意外停止（SIGSEGV）", signal_name="SIGSEGV", exit_code=None)
+
+    routes = OpenAIRoutes(app=None, service=Crashing())  # type: ignore[arg-type]
+    sent: list[dict] = []
+
+    async def receive() -> dict:
+        body = {"stream": True, "messages": [{"role": "user", "content": QUESTION}]}
+        return {"type": "http.request", "body": json.dumps(body).encode()}
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+
+    asyncio.run(routes({"type": "http", "method": "POST", "path": "/v1/chat/completions"}, receive, send))  # type: ignore[arg-type]
+    assert sent[0]["status"] == 200  # the stream had begun
+    events = b"".join(m.get("body", b"") for m in sent[1:]).decode().split("\n\n")
+    error = json.loads(next(e for e in events if '"error"' in e).removeprefix("data: "))["error"]
+    assert error["code"] == "model_restarting" and "SIGSEGV" in error["message"]
+    assert "data: [DONE]" not in events
+    assert routes._waiting == 0
+
+
 # ------------------------------------------------------------------ nothing is left open
 def test_the_page_and_its_api_still_ask_for_the_login(served: dict) -> None:
     from gradio_client import Client

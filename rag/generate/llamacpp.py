@@ -184,17 +184,17 @@ class LlamaCppGenerator:
         """The model's answer to `messages`, at most `max_tokens` tokens."""
         llm, dicts, ids = self._prepare(messages, max_tokens, temperature)
         with self._busy.hold():
-            self._count(llm, ids)
-            try:
-                result: Any = llm.create_chat_completion(
-                    messages=dicts,  # type: ignore[arg-type]
-                    max_tokens=max_tokens,
-                    temperature=temperature,
-                    stop=list(stop or []),
-                    seed=self.seed,
-                )
-            except (ValueError, RuntimeError) as exc:
-                raise GenerationError(f"{self.name}: generation failed: {exc}") from exc
+            return self._complete(llm, dicts, ids, max_tokens=max_tokens, temperature=temperature,
+                                  stop=list(stop or []))
+
+    def _complete(self, llm: Llama, dicts: list[dict[str, str]], ids: list[int], **options: Any) -> str:
+        """One whole completion of the prompt `dicts` (tokens `ids`) by `llm`, counted (see
+        `prefill_counts`); the caller holds `_busy`."""
+        self._count(llm, ids)
+        try:
+            result: Any = llm.create_chat_completion(messages=dicts, seed=self.seed, **options)  # type: ignore[arg-type]
+        except (ValueError, RuntimeError) as exc:
+            raise GenerationError(f"{self.name}: generation failed: {exc}") from exc
         return str(result["choices"][0]["message"].get("content") or "")
 
     def stream(
@@ -257,41 +257,32 @@ class LlamaCppGenerator:
             return scores
 
         with self._busy.hold():
-            self._count(llm, prompt)
-            try:
-                llm.create_chat_completion(
-                    messages=dicts,  # type: ignore[arg-type]
-                    max_tokens=1, temperature=0.0, seed=self.seed,
-                    logits_processor=LogitsProcessorList([grab]),
-                )
-            except (ValueError, RuntimeError) as exc:
-                raise GenerationError(f"{self.name}: generation failed: {exc}") from exc
+            self._complete(llm, dicts, prompt, max_tokens=1, temperature=0.0,
+                           logits_processor=LogitsProcessorList([grab]))
         logits = seen[0][ids]
         weights = np.exp(logits - logits.max())
         return [float(w) for w in weights / weights.sum()]
 
     def _prepare(
-        self, messages: Sequence[Message], max_tokens: int, temperature: float
+        self, messages: Sequence[Message], max_tokens: int, temperature: float, llm: Llama | None = None,
     ) -> tuple[Llama, list[dict[str, str]], list[int]]:
+        """The context to use (`llm`, or the main one), the messages as it takes them and
+        the prompt's tokens, checked to fit with `max_tokens` more."""
         check_request(messages, max_tokens, temperature)
-        llm = self._load()
+        main = self._load()  # also the chat template every context formats with
+        llm = llm or main
         dicts = self._dicts(messages)
         ids = self._prompt_tokens(llm, dicts)
         # llama-cpp-python would silently shorten max_tokens to what fits; an answer cut
         # mid-sentence is worse than a clear error the caller can act on.
-        check_context(self.name, len(ids), max_tokens, self.n_ctx)
+        check_context(self.name, len(ids), max_tokens, self.n_ctx if llm is main else llm.n_ctx())
         return llm, dicts, ids
 
     def _count(self, llm: Llama, ids: list[int]) -> None:
         """Count the prompt's tokens and those llama.cpp will take from its cache: the
         longest start the prompt shares with what the model last read (all but one
         token when it is the whole prompt, since the next token's logits must be computed)."""
-        cached = llm.input_ids
-        same = 0
-        for a, b in zip(cached, ids, strict=False):
-            if a != b:
-                break
-            same += 1
+        same = llm.longest_token_prefix(llm.input_ids.tolist(), ids)
         reused = same - 1 if same == len(ids) else same
         self._prefill[0] += len(ids)
         self._prefill[1] += max(reused, 0)
@@ -314,24 +305,12 @@ class LlamaCppGenerator:
         model's cache as it was: it is written by a second, small context (`ASIDE_CTX`
         tokens) over the same model file, which is mapped, not read again. The main
         context still holds the last answer's prompt, so the next answer reuses it."""
-        check_request(messages, max_tokens, 0.0)
-        self._load()
         with self._busy.hold():
             if self._side is None:
                 self._side = self._open(min(ASIDE_CTX, self.n_ctx))
-            side = self._side
-            dicts = self._dicts(messages)
-            ids = self._prompt_tokens(side, dicts)
-            check_context(self.name, len(ids), max_tokens, side.n_ctx())
-            self._count(side, ids)
-            try:
-                result: Any = side.create_chat_completion(
-                    messages=dicts,  # type: ignore[arg-type]
-                    max_tokens=max_tokens, temperature=0.0, seed=self.seed,
-                )
-            except (ValueError, RuntimeError) as exc:
-                raise GenerationError(f"{self.name}: generation failed: {exc}") from exc
-        return str(result["choices"][0]["message"].get("content") or "")
+        side, dicts, ids = self._prepare(messages, max_tokens, 0.0, self._side)
+        with self._busy.hold():
+            return self._complete(side, dicts, ids, max_tokens=max_tokens, temperature=0.0)
 
     def close(self) -> None:
         """Free the model's memory; the next call loads it again."""

@@ -181,8 +181,7 @@ class OpenAIRoutes:
                  max_waiting: int = MAX_WAITING) -> None:
         self.app, self.service, self.model, self.max_waiting = app, service, model, max_waiting
         self.created = int(time.time())
-        self._waiting = 0
-        self._lock = threading.Lock()
+        self._waiting = 0  # counted on the event loop's one thread: no lock needed
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = str(scope.get("path", ""))
@@ -226,15 +225,12 @@ class OpenAIRoutes:
                                                   "server_error", "model_loading"),
                             [(b"retry-after", str(RETRY_AFTER_S).encode())])
             return
-        with self._lock:
-            full = self._waiting >= self.max_waiting
-            if not full:
-                self._waiting += 1
-        if full:
+        if self._waiting >= self.max_waiting:
             await send_json(send, 429, error_body(
                 f"{self.max_waiting} questions are already waiting; ask again shortly",
                 "rate_limit_error", "too_many_waiting"), [(b"retry-after", str(RETRY_AFTER_S).encode())])
             return
+        self._waiting += 1
         try:
             reply_id, created = f"chatcmpl-{uuid.uuid4().hex[:24]}", int(time.time())
             model = options["model"]
@@ -252,8 +248,7 @@ class OpenAIRoutes:
                 data = completion(answer, model, reply_id, created)
                 await send_json(send, 200, json.dumps(data, ensure_ascii=False).encode())
         finally:
-            with self._lock:
-                self._waiting -= 1
+            self._waiting -= 1
 
     async def _stream(self, send: Send, question: str, history: list[tuple[str, str]],
                       as_of: str | None, reply_id: str, created: int, model: str) -> None:
@@ -309,6 +304,5 @@ class OpenAIRoutes:
                     log.error("answering through the chat API failed", exc_info=value)
                     value = RagError("the server failed to answer; its log says why")
                 _, kind_name, code = _status(value)
-                error = json.loads(error_body(str(value), kind_name, code))
-                yield b"data: " + json.dumps(error, ensure_ascii=False).encode() + b"\n\n"
+                yield b"data: " + error_body(str(value), kind_name, code) + b"\n\n"
                 return
