@@ -9,6 +9,7 @@ from fakes import FakeEmbedder, ScriptedGenerator
 from markdown_it import MarkdownIt
 
 from rag.answer import brief as briefs
+from rag.answer.ask import rewrite
 from rag.answer import prompts
 from rag.config import Settings
 from rag.generate import ExtractiveGenerator
@@ -355,3 +356,15 @@ def test_a_repeated_brief_or_summary_asks_the_model_nothing_until_its_articles_c
     service.brief(since="2025", max_articles=10)
     assert len(gen.prompts) == calls + 2
     service.close()
+
+
+def test_a_backend_that_only_quotes_is_known_by_what_it_can_do_not_its_name():
+    class Quoting(ScriptedGenerator):
+        name = "my-quoting-backend"
+        writes = False
+
+    gen = Quoting("不应被调用。[1]")
+    summary = briefs.summarize(COAL, passages(COAL), gen)
+    assert gen.prompts == [] and summary.sentences and all(s.extracted for s in summary.sentences)
+    assert rewrite("它有多少座？", [("user", "柳川县煤矿"), ("assistant", "12座。[1]")], gen) == "柳川县煤矿，它有多少座？"
+    assert gen.prompts == []

@@ -37,7 +37,7 @@ from rag.answer import verify as cite
 from rag.answer.citations import is_refusal, with_markers
 from rag.answer.evidence import DEFAULT_BUDGET, select_evidence
 from rag.answer.question import Anchors, looks_like_follow_up, question_anchors
-from rag.generate import ContextOverflowError, Generator, Message
+from rag.generate import ContextOverflowError, Generator, Message, writes
 from rag.results import REFUSAL, Answer, AnswerSentence, Citation, Evidence, Verdict
 from rag.text.bigrams import content_bigrams
 from rag.text.chunking import split_sentences
@@ -68,7 +68,7 @@ def rewrite(
     if not previous or not looks_like_follow_up(question):
         return question
     fallback = f"{previous[-1].rstrip('？?。 ')}，{question}"
-    if generator is None or getattr(generator, "name", "") == "extractive":
+    if not writes(generator):
         return fallback
     messages = [Message(r, c) for r, c in prompts.rewrite_messages(question, history)]
     # Aside, where the backend can: its cache keeps the last answer's prompt for this one.

@@ -27,7 +27,7 @@ from rag.answer.markdown import render_brief, render_summary
 from rag.archive.base import ReplyCache
 from rag.archive.replies import reply_key
 from rag.config import Settings
-from rag.generate import Generator, Message
+from rag.generate import Generator, Message, writes
 from rag.generate.base import Role
 from rag.results import Brief, BriefSentence, Citation, Section
 from rag.text.bigrams import content_bigrams
@@ -165,10 +165,6 @@ def _covered(fact: Fact, written: Sequence[str]) -> bool:
     return bool(grams) and len(grams & seen) / len(grams) >= 0.6
 
 
-def _is_extractive(generator: Generator | None) -> bool:
-    return generator is None or getattr(generator, "name", "") == "extractive"
-
-
 def _generate(
     generator: Generator, messages: list[tuple[Role, str]], max_tokens: int,
     replies: ReplyCache | None, article_ids: Sequence[str],
@@ -225,7 +221,7 @@ def summarize(
     passages = list(passages)
     texts = [evidence_text(article.title, article.published, p.text) for p in passages]
     written: list[tuple[str, tuple[int, ...]]] = []
-    if passages and not _is_extractive(generator):
+    if passages and writes(generator):
         assert generator is not None
         if on_progress:
             on_progress(0.1, "生成摘要")
@@ -242,7 +238,7 @@ def summarize(
         if not _covered(fact, said) and not _said(fact.text, said):
             n = next(i for i, p in enumerate(passages, 1) if p.id == fact.passage.id)
             sentences.append(BriefSentence(fact.text, (n,), True, extracted=True))
-    if _is_extractive(generator):
+    if not writes(generator):
         sentences.sort(key=lambda s: s.citations)
 
     book = _Citations()
@@ -375,7 +371,7 @@ def _section_sentences(
         return tuple(out)
 
     written: list[tuple[str, tuple[int, ...]]] = []
-    if not _is_extractive(generator):
+    if writes(generator):
         assert generator is not None
         items = [(n, f.article.title, f.article.published, f.text) for n, f in enumerate(facts, 1)]
         texts = [evidence_text(f.article.title, f.article.published, f.passage.text) for f in facts]

@@ -25,6 +25,7 @@ from rag.generate.base import (
     GenerationTimeoutError,
     Generator,
     Message,
+    writes,
 )
 from rag.generate.extractive import REFUSAL, ExtractiveGenerator, parse_passage_block
 from rag.generate.hf import TransformersGenerator
@@ -51,6 +52,7 @@ __all__ = [
     "TransformersGenerator",
     "make_generator",
     "parse_passage_block",
+    "writes",
 ]
 
 BACKENDS = GENERATORS

@@ -64,6 +64,12 @@ class Generator(Protocol):
     ) -> Iterator[str]: ...
 
 
+def writes(generator: object | None) -> bool:
+    """Whether `generator` writes text of its own (a language model), as opposed to one
+    that only quotes its passages (the extractive backend sets `writes = False`)."""
+    return generator is not None and bool(getattr(generator, "writes", True))
+
+
 class GenerationTimeoutError(GenerationError):
     """The model or endpoint did not answer in time."""
 

@@ -74,6 +74,7 @@ class ExtractiveGenerator(JoinedGenerate):
     """
 
     name = "extractive"
+    writes = False  # it quotes the passages: callers quote key facts themselves
 
     def __init__(self, min_overlap: float = 0.3) -> None:
         if not 0 < min_overlap <= 1:
