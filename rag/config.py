@@ -42,6 +42,9 @@ SEARCH_MODES: tuple[SearchMode, ...] = ("hybrid", "dense", "bm25")
 # How the embedding model runs: "onnx" (the bundled default on ONNX Runtime, int8),
 # "sentence-transformers" (any model), "auto" (onnx where it can, else sentence-transformers).
 EMBEDDING_RUNTIMES = ("auto", "onnx", "sentence-transformers")
+# What a Milvus archive's BM25 indexes: "tokens", our jieba tokens (as the folder does);
+# "jieba", the passage's text, cut by Milvus's own jieba analyzer.
+MILVUS_LEXICAL = ("tokens", "jieba")
 
 
 def default_threads() -> int:
@@ -72,9 +75,7 @@ class Settings:
     # Lite) or a Milvus server's `http://host:19530` (README, "Past one machine").
     store: str = ""
     milvus_prefix: str = "rag"  # names of the archive's Milvus collections: <prefix>_passages, ...
-    # What a new Milvus archive's BM25 indexes: "tokens", our jieba tokens (as the folder);
-    # "jieba", the text, cut by Milvus's own jieba analyzer.
-    milvus_lexical: str = "tokens"
+    milvus_lexical: str = "tokens"  # what a new Milvus archive's BM25 indexes: MILVUS_LEXICAL
     embedding_model: str = DEFAULT_EMBEDDING_MODEL
     embedding_runtime: str = "auto"  # one of EMBEDDING_RUNTIMES
     threads: int = field(default_factory=default_threads)
@@ -176,8 +177,9 @@ class Settings:
                               f"got {self.embedding_runtime!r}")
         if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,200}", self.milvus_prefix):
             raise ConfigError(f"setting milvus_prefix must be letters, digits and _, got {self.milvus_prefix!r}")
-        if self.milvus_lexical not in ("tokens", "jieba"):
-            raise ConfigError(f"setting milvus_lexical must be tokens or jieba, got {self.milvus_lexical!r}")
+        if self.milvus_lexical not in MILVUS_LEXICAL:
+            raise ConfigError(f"setting milvus_lexical must be {' or '.join(MILVUS_LEXICAL)}, "
+                              f"got {self.milvus_lexical!r}")
         if not self.embedding_model.strip():
             raise ConfigError("setting embedding_model is empty")
 

@@ -61,7 +61,6 @@ TEXT_PART = 16_000  # characters of article text a row holds (at most 64,000 UTF
 VARCHAR_MAX = 65_535  # bytes: Milvus's largest VARCHAR
 BATCH = 500  # ids per `in [...]` expression, rows per insert
 HNSW = {"M": 16, "efConstruction": 200}
-LEXICAL = ("tokens", "jieba")  # what Milvus's BM25 indexes (see the module's text)
 EF_SEARCH = 256  # HNSW candidates per query (recall, as `nprobe` for the folder's lists)
 _ESCAPED = re.compile(r"X([0-9A-F]+)X")
 log = logging.getLogger(__name__)
@@ -222,8 +221,6 @@ class MilvusStore:
         chunking: dict[str, int], runtime: str | None = None, prefix: str = "rag",
         lexical: str = "tokens",
     ) -> MilvusStore:
-        if lexical not in LEXICAL:
-            raise StoreError(f"milvus_lexical must be one of {', '.join(LEXICAL)}, got {lexical!r}")
         if cls.exists(uri, prefix):
             return cls.open(uri, embedding_model, prefix)
         if uri.startswith("milvus:"):
