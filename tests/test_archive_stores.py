@@ -8,7 +8,8 @@ import pytest
 from conftest import store_setting
 from fakes import FakeEmbedder
 
-from rag.archive.milvus import _tokens_back, filter_expression, lexical_text, milvus_uri
+from rag.archive.milvus.client import milvus_uri
+from rag.archive.milvus.expressions import filter_expression, lexical_text, tokens_back
 from rag.archive.search import Filters
 from rag.config import Settings
 from rag.errors import StoreError
@@ -114,7 +115,7 @@ def test_tokens_reach_milvus_whole_and_come_back():
     tokens = ["北京地铁", "85%", "3.5", "a股", "covid", "x25x", "—"]
     text = lexical_text(tokens)
     assert all(t.isalnum() for t in text.split(" "))  # no analyzer can cut them
-    assert _tokens_back(text) == tokens
+    assert tokens_back(text) == tokens
 
 
 def test_filters_become_milvus_expressions():

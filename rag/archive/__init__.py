@@ -2,7 +2,9 @@
 
 - `base`: the store boundary the service talks to, and `stores` opens a store by its URI;
 - `store`: the index folder — SQLite (the truth), FAISS and BM25 (derived), manifest;
-- `milvus`: the archive in Milvus (a server, or Milvus Lite): vectors, BM25, metadata;
+- `milvus/`: the archive in Milvus (a server, or Milvus Lite): vectors, BM25, metadata,
+  in modules named as the folder store's (store, writer, replies), with its schema and
+  filter expressions;
 - `writer`: changes, made by the one process holding the write lock;
 - `update`: ingest — reconcile files with the index, embed only new text;
 - `distributed`: the same ingest with files read and passages embedded on Ray;

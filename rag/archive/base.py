@@ -3,7 +3,7 @@
 Two stores implement it:
 
 - `store.Store`, the embedded folder (SQLite + FAISS + bm25s): the default, one machine;
-- `milvus.MilvusStore`, Milvus (a server or cluster, or Milvus Lite in one file), where
+- `milvus.store.MilvusStore`, Milvus (a server or cluster, or Milvus Lite in one file), where
   passages, vectors, article metadata and the lexical index all live, so any number of
   readers answer from one Milvus with no local file.
 

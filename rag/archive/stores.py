@@ -10,7 +10,7 @@ from rag.archive.base import ArchiveStore, is_milvus
 
 def store_exists(uri: str, prefix: str = "rag") -> bool:
     if is_milvus(uri):
-        from rag.archive.milvus import MilvusStore
+        from rag.archive.milvus.store import MilvusStore
 
         return MilvusStore.exists(uri, prefix)
     from rag.archive.store import Store
@@ -23,7 +23,7 @@ def open_store(
 ) -> ArchiveStore:
     """The archive at `uri`; raises StoreError with advice when there is none."""
     if is_milvus(uri):
-        from rag.archive.milvus import MilvusStore
+        from rag.archive.milvus.store import MilvusStore
 
         return MilvusStore.open(uri, embedding_model, prefix)
     from rag.archive.store import Store
@@ -36,9 +36,9 @@ def create_store(
     chunking: dict[str, int], runtime: str | None = None, prefix: str = "rag",
     lexical: str = "tokens",
 ) -> ArchiveStore:
-    """The archive at `uri`, created empty if there is none (`lexical`: see milvus.py)."""
+    """The archive at `uri`, created empty if there is none (`lexical`: see the milvus package)."""
     if is_milvus(uri):
-        from rag.archive.milvus import MilvusStore
+        from rag.archive.milvus.store import MilvusStore
 
         return MilvusStore.open_or_create(uri, embedding_model, dim, model_checksum, chunking,
                                           runtime, prefix, lexical)
