@@ -25,11 +25,10 @@ from rag.answer.gate import load as load_gate
 from rag.answer.prompts import answer_messages
 from rag.answer.verify import check_support
 from rag.answer.verify import warm_up as warm_up_verification
-from rag.archive.base import ArchiveStore
+from rag.archive.base import ArchiveStore, NewArchive, check_embedder
 from rag.archive.reading import ReadingSearch
 from rag.archive.search import Filters, Retriever
-from rag.archive.store import Store
-from rag.archive.stores import copy_archive, create_store, open_store, store_exists
+from rag.archive.stores import copy_archive, open_archive
 from rag.archive.update import Progress, ingest, reembed
 from rag.config import SearchMode, Settings
 from rag.errors import InputError, StoreError
@@ -142,7 +141,7 @@ class Service:
         with self._opening:
             if self._store is None:
                 s = self.settings
-                self._store = open_store(s.store_uri, s.embedding_model, prefix=s.milvus_prefix)
+                self._store = open_archive(s.store_uri, s.embedding_model, prefix=s.milvus_prefix)
             return self._store
 
     def warm_up(self) -> float:
@@ -276,19 +275,17 @@ class Service:
     def _open_for_writing(self) -> None:
         """Open the archive, creating it empty if there is none, and check its embedding."""
         s = self.settings
+
+        def new() -> NewArchive:  # the model loads only for a new archive: re-ingesting is free
+            embedder = self.embedder
+            return NewArchive(s.embedding_model, embedder.dim, getattr(embedder, "checksum", None),
+                              {"chunk_size": s.chunk_size, "chunk_overlap": s.chunk_overlap},
+                              getattr(embedder, "runtime", None), s.milvus_lexical)
+
         with self._opening:
-            if self._store is None and store_exists(s.store_uri, s.milvus_prefix):
-                self._store = self.store()  # no model load: re-ingesting unchanged files is free
             if self._store is None:
-                embedder = self.embedder
-                self._store = create_store(
-                    s.store_uri, s.embedding_model, embedder.dim,
-                    getattr(embedder, "checksum", None),
-                    {"chunk_size": s.chunk_size, "chunk_overlap": s.chunk_overlap},
-                    getattr(embedder, "runtime", None), prefix=s.milvus_prefix,
-                    lexical=s.milvus_lexical,
-                )
-                self._embedding_checked = True
+                self._store = open_archive(s.store_uri, s.embedding_model, create=new,
+                                           prefix=s.milvus_prefix)
         self._check_embedding()
 
     def copy_to(self, uri: str, progress: Progress | None = None) -> tuple[int, int]:
@@ -299,42 +296,14 @@ class Service:
         source = self.store()
         if uri == s.store_uri:
             raise InputError(f"the archive is already at {uri}")
-        if store_exists(uri, s.milvus_prefix):
-            target = open_store(uri, s.embedding_model, prefix=s.milvus_prefix)
-        else:
-            built = source.manifest["embedding"]
-            target = create_store(uri, built["model"], int(built["dim"]), built.get("checksum"),
-                                  source.manifest.get("chunking") or {}, built.get("runtime"),
-                                  prefix=s.milvus_prefix, lexical=s.milvus_lexical)
-        try:
-            theirs, mine = target.manifest["embedding"], source.manifest["embedding"]
-            if theirs["dim"] != mine["dim"] or (theirs.get("checksum") and mine.get("checksum")
-                                                and theirs["checksum"] != mine["checksum"]):
-                raise StoreError(f"{uri} holds vectors of another embedding ({theirs['model']}, "
-                                 f"{str(theirs.get('checksum'))[:12]}); copy into a new store")
-            return copy_archive(source, target, progress)
-        finally:
-            target.close()
+        return copy_archive(source, uri, progress, prefix=s.milvus_prefix, lexical=s.milvus_lexical)
 
     def _check_embedding(self) -> None:
         """Refuse to mix vectors: the index's must come from the weights and runtime this
         service embeds with (see `reindex`)."""
-        if self._embedding_checked:
-            return
-        store = self.store()
-        built = store.manifest["embedding"]
-        mine = getattr(self.embedder, "checksum", None)
-        if built.get("checksum") and mine and built["checksum"] != mine:
-            was = built.get("runtime") or "sentence-transformers"
-            now = getattr(self.embedder, "runtime", "another runtime")
-            raise StoreError(
-                f"index {store.location} was embedded with {was} ({built['checksum'][:12]}), "
-                f"but this program embeds with {now} ({mine[:12]}), and their vectors do not mix. "
-                f"Run `rag reindex --index {store.location}` to embed its "
-                f"{store.counts()['passages']:,} passages again from the archive (no file is read "
-                f"again), or set RAG_EMBEDDING_RUNTIME={was} to use it as it is."
-            )
-        self._embedding_checked = True
+        if not self._embedding_checked:
+            check_embedder(self.store(), self.embedder)
+            self._embedding_checked = True
 
     def reindex(self, progress: Progress | None = None) -> tuple[int, bool]:
         """Embed every passage again with the configured embedder, from the archive's
@@ -344,20 +313,10 @@ class Service:
         s = self.settings
         with self._opening:
             if self._store is None:
-                self._store = open_store(s.store_uri, s.embedding_model, upgrade=True,
-                                         prefix=s.milvus_prefix)
-        store = self._store
-        if not isinstance(store, Store):
-            raise StoreError(f"`rag reindex` converts a folder index; {store.location} is a Milvus "
-                             "store: build a new one from a reindexed folder with `rag migrate`")
-        if self.embedder.dim != store.dim:
-            raise StoreError(
-                f"index {store.location} holds {store.dim}-dimension vectors and "
-                f"{self.settings.embedding_model!r} makes {self.embedder.dim}: build a new index "
-                f"with `rag ingest --index NEWDIR`"
-            )
-        n = reembed(store, self.embedder, embed_group=s.embed_group, commit_every=s.commit_every,
-                    progress=progress)
+                self._store = open_archive(s.store_uri, s.embedding_model, upgrade=True,
+                                           prefix=s.milvus_prefix)
+        n = reembed(self._store, self.embedder, model=s.embedding_model, embed_group=s.embed_group,
+                    commit_every=s.commit_every, progress=progress)
         self._embedding_checked = True
         return n
 
@@ -590,7 +549,7 @@ class Service:
             "chunking": m.get("chunking"),
             "format_version": m["format_version"],
             "vector_index": m.get("vector_index", "exact"),
-            "lexical_index": "bm25s" if store.kind == "folder" else f"Milvus BM25 ({m.get('lexical', 'tokens')})",
+            "lexical_index": store.lexical_index,
             "created_at": m.get("created_at"),
             "updated_at": m.get("updated_at"),
             "disk_bytes": store.size_bytes(),

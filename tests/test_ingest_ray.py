@@ -13,8 +13,8 @@ from conftest import ARTICLES
 from rag.archive import distributed
 from rag.archive.distributed import LOST, ingest_ray
 from rag.archive.search import Retriever
-from rag.archive.store import Store
-from rag.archive.stores import create_store
+from rag.archive.base import NewArchive
+from rag.archive.stores import open_archive
 from rag.archive.update import ingest
 from rag.archive.vectors import decode_vectors
 from rag.config import Settings
@@ -80,11 +80,11 @@ def files(tmp_path_factory):
     return folder
 
 
-def new_store(path, settings, embedder):
-    return Store.open_or_create(
-        path, settings.embedding_model, embedder.dim, getattr(embedder, "checksum", None),
+def new_store(uri, settings, embedder):
+    return open_archive(str(uri), create=lambda: NewArchive(
+        settings.embedding_model, embedder.dim, getattr(embedder, "checksum", None),
         {"chunk_size": settings.chunk_size, "chunk_overlap": settings.chunk_overlap},
-        getattr(embedder, "runtime", None))
+        getattr(embedder, "runtime", None)))
 
 
 def stored_vectors(store):
@@ -156,11 +156,7 @@ def test_same_report_and_index_as_a_local_ingest(built):
 def test_ray_into_milvus_gives_the_local_report_and_archive(built, settings, embedder, tmp_path):
     """Ray workers read and embed; the driver writes to Milvus Lite."""
     _, _, local, local_report, paths, _ = built
-    milvus = create_store(
-        f"milvus:{tmp_path / 'archive.db'}", settings.embedding_model, embedder.dim,
-        getattr(embedder, "checksum", None),
-        {"chunk_size": settings.chunk_size, "chunk_overlap": settings.chunk_overlap},
-        getattr(embedder, "runtime", None))
+    milvus = new_store(f"milvus:{tmp_path / 'archive.db'}", settings, embedder)
     try:
         report = ingest_ray(milvus, paths, settings=settings, address=None)
         assert outcome(report) == outcome(local_report)

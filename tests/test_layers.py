@@ -99,6 +99,39 @@ def test_no_wing_imports_a_higher_one_and_rag_never_imports_eval():
     assert _violations() == []
 
 
+# Which store keeps an archive is decided by its URI in `rag.archive.stores`, once: outside
+# the archive wing nothing imports a store's own module or asks a store of what kind it is.
+STORE_MODULES = ("rag.archive.store", "rag.archive.milvus")
+KIND_CHECK = re.compile(r"isinstance\([^)]*\b(Store|MilvusStore)\b|\.kind\s*[!=]=\s*[\"'](folder|milvus)")
+
+
+def _store_checks() -> list[str]:
+    bad = []
+    for path in _sources("rag", "eval", "bench") + [ROOT / "app.py"]:
+        if _wing(_module(path)) == "rag.archive" or not path.exists():
+            continue
+        where = path.relative_to(ROOT)
+        bad += [f"{where}:{line} imports {target}" for line, target in _imports(path)
+                if target == STORE_MODULES[0] or target.startswith(STORE_MODULES[1])]
+        bad += [f"{where}:{n} checks a store's kind" for n, text in
+                enumerate(path.read_text(encoding="utf-8").splitlines(), start=1) if KIND_CHECK.search(text)]
+    return bad
+
+
+def test_stores_are_chosen_in_one_place():
+    assert _store_checks() == []
+
+
+def test_the_store_check_catches_a_kind_check(tmp_path, monkeypatch):
+    (tmp_path / "rag").mkdir()
+    (tmp_path / "rag" / "service.py").write_text(
+        "from rag.archive.store import Store\n\nok = isinstance(s, Store) or s.kind == 'folder'\n")
+    monkeypatch.setitem(globals(), "ROOT", tmp_path)
+    found = _store_checks()
+    assert any("imports rag.archive.store" in v for v in found)
+    assert any("service.py:3 checks a store's kind" in v for v in found)
+
+
 def test_the_check_catches_an_upward_import(tmp_path, monkeypatch):
     # A lower wing reaching up, and the core reaching into eval, are both reported.
     fake = tmp_path / "rag" / "text"

@@ -21,8 +21,8 @@ from typing import Any
 
 import numpy as np
 
-from rag.archive.base import ArchiveStore, ArchiveWriter
-from rag.archive.update import Pending, Progress, group_pending, plan
+from rag.archive.base import ArchiveStore, ArchiveWriter, Progress, other_weights, write_in_steps
+from rag.archive.update import Pending, group_pending, plan
 from rag.config import Settings
 from rag.errors import ModelError, RagError
 from rag.ingest import iter_files, load_articles
@@ -187,13 +187,12 @@ class _Embed:
     reach the index.
     """
 
-    def __init__(self, model: str, runtime: str, batch_size: int, dim: int,
-                 checksum: str | None) -> None:
+    def __init__(self, model: str, runtime: str, batch_size: int, built: dict[str, Any]) -> None:
         from rag.models.embedder import make_embedder
 
         self._embedder = make_embedder(model, threads=1, batch_size=batch_size, runtime=runtime)
-        self._dim = dim
-        self._checksum = checksum
+        self._built = built  # the index's embedding, as its manifest says
+        self._dim = int(built["dim"])
         self._checked = False
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -219,11 +218,11 @@ class _Embed:
         if embedder.dim != self._dim:
             raise ModelError(f"the Ray worker's embedding model makes {embedder.dim}-dimension "
                              f"vectors and the index holds {self._dim}")
-        if self._checksum and mine and mine != self._checksum:
+        if other_weights(self._built, mine):
             raise ModelError(
                 f"the Ray worker embeds with {getattr(embedder, 'runtime', 'another runtime')} "
                 f"({mine[:12]}) and the index was embedded with other weights "
-                f"({self._checksum[:12]}); their vectors do not mix (set embedding_runtime)")
+                f"({self._built['checksum'][:12]}); their vectors do not mix (set embedding_runtime)")
         self._checked = True
 
 
@@ -276,12 +275,8 @@ def _embed_and_store(
         for e in after:
             groups[e].needed_by += 1
 
-    total = sum(len(p.passages) for p in pending)
-    done = since_commit = 0
     back: set[int] = set()  # groups whose results are in
     waiting: set[int] = set()  # of those, the ones not written yet
-    if progress:
-        progress(0, total)
 
     def vector(h: str) -> np.ndarray:
         if h in stored:
@@ -296,8 +291,8 @@ def _embed_and_store(
         if group.needed_by == 0 and g not in waiting:
             group.vectors = group.tokens = None
 
-    def write(g: int) -> None:
-        nonlocal done, since_commit
+    def write(g: int) -> int:
+        """Write the articles of group `g`; returns how many passages they have."""
         group = groups[g]
         assert group.vectors is not None and group.tokens is not None
         vectors = np.empty((len(group.hashes), writer.dim), dtype=np.float32)
@@ -317,29 +312,25 @@ def _embed_and_store(
         for e in group.after:
             groups[e].needed_by -= 1
             release(e)
-        done += offset
-        since_commit += offset
-        if since_commit >= settings.commit_every:
-            writer.commit()
-            since_commit = 0
-        if progress:
-            progress(done, total)
+        return offset
 
-    for result in _embedded(groups, settings, embedding):
-        for g, blob, tokens in zip(result["group"], result["vectors"], result["tokens"], strict=True):
-            group = groups[int(g)]
-            group.vectors = np.frombuffer(blob, dtype="<f4").reshape(len(group.todo), writer.dim)
-            group.tokens = pickle.loads(tokens)
-            back.add(int(g))
-            waiting.add(int(g))
-        for g in sorted(waiting):
-            if groups[g].after <= back:
-                write(g)
-    if len(back) < len(groups) or waiting:
-        writer.commit()  # keep what was written: a new run embeds only the rest
+    def steps() -> Iterator[int]:
+        for result in _embedded(groups, settings, embedding):
+            for g, blob, tokens in zip(result["group"], result["vectors"], result["tokens"], strict=True):
+                group = groups[int(g)]
+                group.vectors = np.frombuffer(blob, dtype="<f4").reshape(len(group.todo), writer.dim)
+                group.tokens = pickle.loads(tokens)
+                back.add(int(g))
+                waiting.add(int(g))
+            for g in sorted(waiting):
+                if groups[g].after <= back:
+                    yield write(g)
+
+    total = sum(len(p.passages) for p in pending)
+    write_in_steps(writer, steps(), total, settings.commit_every, progress)
+    if len(back) < len(groups) or waiting:  # what was written is committed: a new run embeds the rest
         raise IngestError(f"Ray returned no vectors for {len(groups) - len(back)} group(s) of "
                            "passages; the others were written")
-    writer.commit()
     return sum(len(g.todo) for g in groups)
 
 
@@ -363,8 +354,8 @@ def _embedded(
         _Embed,
         fn_constructor_kwargs={
             "model": settings.embedding_model, "runtime": settings.embedding_runtime,
-            "batch_size": settings.embed_batch_size, "dim": int(embedding["dim"]),
-            "checksum": embedding.get("checksum"),
+            "batch_size": settings.embed_batch_size,
+            "built": {"dim": embedding["dim"], "checksum": embedding.get("checksum")},
         },
         batch_size=1,
         batch_format="numpy",

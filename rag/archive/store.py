@@ -40,7 +40,7 @@ import numpy as np
 from filelock import FileLock, Timeout
 
 from rag import __version__
-from rag.archive.base import Filters, Ranked, Stored, new_manifest
+from rag.archive.base import Filters, NewArchive, Ranked, Stored, check_manifest, new_manifest
 from rag.archive.lexical import BM25Index
 from rag.archive.replies import Replies
 from rag.archive.vectors import FaissIndex, decode_vectors
@@ -95,6 +95,7 @@ class Store:
     """An open index directory. Reading needs no lock; writing goes through `writer()`."""
 
     kind = "folder"
+    lexical_index = "bm25s"
 
     def __init__(self, directory: Path, manifest: dict[str, Any]) -> None:
         self.directory = Path(directory)
@@ -110,16 +111,24 @@ class Store:
         self._dates: tuple[int, np.ndarray, np.ndarray, np.ndarray] | None = None
 
     # ----------------------------------------------------------------- open/create
+    @staticmethod
+    def exists(uri: str | Path, prefix: str = "rag") -> bool:
+        """Whether the folder `uri` holds an index (`prefix` names Milvus's collections;
+        a folder holds one archive)."""
+        return (Path(uri) / "manifest.json").exists()
+
     @classmethod
     def open(
-        cls, directory: Path, embedding_model: str | None = None, *, upgrade: bool = False,
+        cls, uri: str | Path, embedding_model: str | None = None, *, upgrade: bool = False,
+        vectors: dict[str, Any] | None = None, prefix: str = "rag",
     ) -> Store:
-        """Open an existing index; refuse one of another format or embedding model.
+        """Open an existing index; refuse one of another format or embedding model (see
+        `base.check_manifest`).
 
         An index of an older version of this format is refused with the advice to run
         `rag reindex`, which opens it with `upgrade` and converts it.
         """
-        directory = Path(directory)
+        directory = Path(uri)
         path = directory / "manifest.json"
         if not path.exists():
             raise StoreError(
@@ -137,35 +146,16 @@ class Store:
                 f"float32 vectors stored twice). Run `rag reindex --index {directory}` once to "
                 "convert it in place; no file is read again."
             )
-        if manifest.get("format") != FORMAT or not (older or version == FORMAT_VERSION):
-            raise StoreError(
-                f"{directory} holds an index of format {manifest.get('format')!r} version "
-                f"{manifest.get('format_version')!r}; this program reads {FORMAT!r} version "
-                f"{FORMAT_VERSION}. Rebuild it with `rag ingest` into a new --index directory."
-            )
-        built_with = manifest["embedding"]["model"]
-        if embedding_model is not None and embedding_model != built_with:
-            raise StoreError(
-                f"index {directory} was built with embedding model {built_with!r} "
-                f"(dimension {manifest['embedding']['dim']}), but the settings ask for "
-                f"{embedding_model!r}. Use RAG_EMBEDDING_MODEL={built_with} or build a new "
-                f"index with --index NEWDIR."
-            )
+        check_manifest(manifest, str(directory), embedding_model, format_name=FORMAT,
+                       version=FORMAT_VERSION, older=True, vectors=vectors, noun="index",
+                       elsewhere="build a new index with --index NEWDIR",
+                       rebuild=". Rebuild it with `rag ingest` into a new --index directory.")
         return cls(directory, manifest)
 
-    @staticmethod
-    def exists(directory: Path) -> bool:
-        return (Path(directory) / "manifest.json").exists()
-
     @classmethod
-    def open_or_create(
-        cls, directory: Path, embedding_model: str, dim: int, model_checksum: str | None,
-        chunking: dict[str, int], runtime: str | None = None,
-    ) -> Store:
-        """Open the index at `directory`, creating an empty one if there is none."""
-        directory = Path(directory)
-        if (directory / "manifest.json").exists():
-            return cls.open(directory, embedding_model)
+    def create(cls, uri: str | Path, new: NewArchive, prefix: str = "rag") -> Store:
+        """A new, empty index in the folder `uri`, which must be new or empty."""
+        directory = Path(uri)
         if directory.exists() and not directory.is_dir():
             raise StoreError(f"{directory} exists and is not a directory")
         directory.mkdir(parents=True, exist_ok=True)
@@ -175,8 +165,8 @@ class Store:
                 f"{directory} is not empty and holds no index (found {', '.join(sorted(stray)[:3])}); "
                 "choose an empty or new --index directory"
             )
-        manifest = new_manifest(FORMAT, FORMAT_VERSION, embedding_model, dim, model_checksum, runtime,
-                                chunking, generation=0, counts={"articles": 0, "passages": 0})
+        manifest = new_manifest(FORMAT, FORMAT_VERSION, new, generation=0,
+                                counts={"articles": 0, "passages": 0})
         _write_json(directory / "manifest.json", manifest)
         return cls(directory, manifest)
 

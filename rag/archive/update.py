@@ -4,27 +4,23 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from rag.archive.base import ArchiveStore, ArchiveWriter
+from rag.archive.base import ArchiveStore, ArchiveWriter, Progress, write_in_steps
 from rag.archive.store import Store
 from rag.archive.writer import indexed_text
 from rag.config import Settings
+from rag.errors import StoreError
 from rag.ingest import load_articles
 from rag.models.embedder import Embedder
 from rag.text.chunking import chunk_article
 from rag.text.words import tokenize
 from rag.types import Article, IngestReport, Passage, Skipped, content_hash
-
-# Called with (passages done, passages to embed) as embedding proceeds.
-Progress = Callable[[int, int], None]
-
-# Commit to SQLite every this many passages, so a crash loses little work.
 
 
 @dataclass
@@ -43,12 +39,13 @@ def passage_inputs(article: Article, passages: Sequence[Passage]) -> list[str]:
 
 
 def reembed(
-    store: Store, embedder: Embedder, *, embed_group: int = Settings.embed_group,
+    store: ArchiveStore, embedder: Embedder, *, model: str, embed_group: int = Settings.embed_group,
     commit_every: int = Settings.commit_every, progress: Progress | None = None,
 ) -> tuple[int, bool]:
-    """Embed every stored passage again with `embedder`, from the archive's own text (no
-    file is read), and record its runtime and checksum; returns the number of passages
-    and whether they were embedded (rather than converted).
+    """Embed every stored passage of a folder index again with `embedder` (of the
+    embedding model `model`), from the archive's own text (no file is read), and record
+    its runtime and checksum; returns the number of passages and whether they were
+    embedded (rather than converted).
 
     An index of an older format whose vectors came from these very weights is converted
     without embedding anything: its float32 vectors are narrowed to float16.
@@ -56,6 +53,14 @@ def reembed(
     Until it finishes the manifest names the old embedding and format, so an interrupted
     run leaves an index that is refused with the advice to run it again.
     """
+    if not isinstance(store, Store):
+        raise StoreError(f"`rag reindex` converts a folder index; {store.location} is a Milvus "
+                         "store: build a new one from a reindexed folder with `rag migrate`")
+    if embedder.dim != store.dim:
+        raise StoreError(
+            f"index {store.location} holds {store.dim}-dimension vectors and {model!r} makes "
+            f"{embedder.dim}: build a new index with `rag ingest --index NEWDIR`"
+        )
     checksum = getattr(embedder, "checksum", None)
     with store.writer() as writer:
         if store.older_format() and checksum and store.manifest["embedding"].get("checksum") == checksum:
@@ -63,21 +68,16 @@ def reembed(
             writer.commit()
             return n, False
         rows = writer.passage_inputs()
-        if progress:
-            progress(0, len(rows))
-        since_commit = 0
-        for i in range(0, len(rows), embed_group):
-            part = rows[i : i + embed_group]
-            writer.set_vectors([r for r, _ in part], embedder.embed_passages([t for _, t in part]))
-            since_commit += len(part)
-            if since_commit >= commit_every:
-                writer.commit()
-                since_commit = 0
-            if progress:
-                progress(min(i + embed_group, len(rows)), len(rows))
+
+        def steps() -> Iterator[int]:
+            for i in range(0, len(rows), embed_group):
+                part = rows[i : i + embed_group]
+                writer.set_vectors([r for r, _ in part], embedder.embed_passages([t for _, t in part]))
+                yield len(part)
+
+        write_in_steps(writer, steps(), len(rows), commit_every, progress)
         store.record_embedding(checksum, getattr(embedder, "runtime", None))
         writer.changed = True  # the manifest is written with the derived indexes
-        writer.commit()
     return len(rows), True
 
 
@@ -194,28 +194,22 @@ def _embed_and_store(
     torch let go of the GIL), a second thread tokenizes the next one for BM25.
     """
     groups = group_pending(pending, embed_group)
-    total = sum(len(p.passages) for p in pending)
-    done = embedded = since_commit = 0
-    if progress:
-        progress(0, total)
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="tokenize") as pool:
-        tokens = pool.submit(_tokens, groups[0]) if groups else None
-        for n, group in enumerate(groups):
-            current = tokens
-            tokens = pool.submit(_tokens, groups[n + 1]) if n + 1 < len(groups) else None
-            vectors, new = _vectors(writer, embedder, group)
-            assert current is not None
-            _store_group(writer, group, current.result(), vectors)
-            embedded += new
-            size = sum(len(g.passages) for g in group)
-            done += size
-            since_commit += size
-            if since_commit >= commit_every:
-                writer.commit()
-                since_commit = 0
-            if progress:
-                progress(done, total)
-    writer.commit()
+    embedded = 0
+
+    def steps() -> Iterator[int]:
+        nonlocal embedded
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="tokenize") as pool:
+            tokens = pool.submit(_tokens, groups[0]) if groups else None
+            for n, group in enumerate(groups):
+                current = tokens
+                tokens = pool.submit(_tokens, groups[n + 1]) if n + 1 < len(groups) else None
+                vectors, new = _vectors(writer, embedder, group)
+                assert current is not None
+                _store_group(writer, group, current.result(), vectors)
+                embedded += new
+                yield sum(len(g.passages) for g in group)
+
+    write_in_steps(writer, steps(), sum(len(p.passages) for p in pending), commit_every, progress)
     return embedded
 
 

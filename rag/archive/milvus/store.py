@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from rag import __version__
-from rag.archive.base import Filters, Ranked, Stored, new_manifest
+from rag.archive.base import Filters, NewArchive, Ranked, Stored, check_manifest, new_manifest
 from rag.archive.milvus.client import connect, milvus_uri, query_all, reason
 from rag.archive.milvus.expressions import (
     filter_expression,
@@ -72,48 +72,38 @@ class MilvusStore:
             client.close()
 
     @classmethod
-    def open(cls, uri: str, embedding_model: str | None = None, prefix: str = "rag") -> MilvusStore:
+    def open(
+        cls, uri: str, embedding_model: str | None = None, *, upgrade: bool = False,
+        vectors: dict[str, Any] | None = None, prefix: str = "rag",
+    ) -> MilvusStore:
+        """Open an existing archive; refuse one of another format or embedding model (see
+        `base.check_manifest`). There is no older format to `upgrade` from."""
         if uri.startswith("milvus:") and not os.path.exists(milvus_uri(uri)):
             raise StoreError(f"no archive at {uri}: build one with `rag ingest --store {uri} PATH...`")
         client = connect(uri)
-        manifest = read_manifest(client, f"{prefix}_meta")
-        if manifest is None:
+        try:
+            manifest = read_manifest(client, f"{prefix}_meta")
+            if manifest is None:
+                raise StoreError(f"no archive at {uri}: build one with `rag ingest --store {uri} PATH...`")
+            check_manifest(manifest, uri, embedding_model, format_name=FORMAT, version=FORMAT_VERSION,
+                           vectors=vectors, noun="archive", elsewhere="another --store")
+        except StoreError:
             client.close()
-            raise StoreError(f"no archive at {uri}: build one with `rag ingest --store {uri} PATH...`")
-        if manifest.get("format") != FORMAT or manifest.get("format_version") != FORMAT_VERSION:
-            client.close()
-            raise StoreError(
-                f"{uri} holds an archive of format {manifest.get('format')!r} version "
-                f"{manifest.get('format_version')!r}; this program reads {FORMAT!r} version {FORMAT_VERSION}"
-            )
-        built_with = manifest["embedding"]["model"]
-        if embedding_model is not None and embedding_model != built_with:
-            client.close()
-            raise StoreError(
-                f"archive {uri} was built with embedding model {built_with!r} (dimension "
-                f"{manifest['embedding']['dim']}), but the settings ask for {embedding_model!r}. "
-                f"Use RAG_EMBEDDING_MODEL={built_with} or another --store."
-            )
+            raise
         store = cls(uri, client, prefix, manifest)
         store._load()
         return store
 
     @classmethod
-    def open_or_create(
-        cls, uri: str, embedding_model: str, dim: int, model_checksum: str | None,
-        chunking: dict[str, int], runtime: str | None = None, prefix: str = "rag",
-        lexical: str = "tokens",
-    ) -> MilvusStore:
-        if cls.exists(uri, prefix):
-            return cls.open(uri, embedding_model, prefix)
+    def create(cls, uri: str, new: NewArchive, prefix: str = "rag") -> MilvusStore:
+        """A new, empty archive: its collections, named `<prefix>_…`."""
         if uri.startswith("milvus:"):
             os.makedirs(os.path.dirname(milvus_uri(uri)) or ".", exist_ok=True)
         client = connect(uri)
-        manifest = new_manifest(FORMAT, FORMAT_VERSION, embedding_model, dim, model_checksum, runtime,
-                                chunking, vector_index="HNSW", lexical=lexical)
+        manifest = new_manifest(FORMAT, FORMAT_VERSION, new, vector_index="HNSW", lexical=new.lexical)
         store = cls(uri, client, prefix, manifest)
         try:
-            store._create(dim)
+            store._create(new.dim)
         except StoreError:
             raise
         except Exception as exc:
@@ -137,14 +127,6 @@ class MilvusStore:
         with contextlib.suppress(Exception):  # a client that lost its server
             self.client.close()
 
-    def record_embedding(self, checksum: str | None, runtime: str | None) -> None:
-        self.manifest = {**self.manifest, "embedding": {
-            **self.manifest["embedding"], "checksum": checksum, "runtime": runtime}}
-        self._save_manifest()
-
-    def older_format(self) -> bool:
-        return False
-
     def warm(self) -> None:
         self._load()
 
@@ -161,6 +143,10 @@ class MilvusStore:
         return total
 
     # --------------------------------------------------------------------- reading
+    @property
+    def lexical_index(self) -> str:
+        return f"Milvus BM25 ({self.lexical})"
+
     @property
     def dim(self) -> int:
         return int(self.manifest["embedding"]["dim"])
