@@ -49,10 +49,9 @@ def write_subset(n: int, folder: Path, files: int = 1) -> None:
 
 def settings_for(index: str | Path, store: str):  # type: ignore[no-untyped-def]
     sys.path.insert(0, str(REPO))
-    from rag.config import Settings
+    from rag.config import Settings, store_for
 
-    uri = f"milvus:{Path(index) / 'archive.db'}" if store == "milvus" else ""
-    return Settings.load(index_dir=index, store=uri)
+    return Settings.load(index_dir=index, store=store_for(store, index))
 
 
 def child_ingest(index: str, data: str, store: str, ray: str | None) -> None:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import subprocess
 import sys
 import time
@@ -23,7 +22,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from rag.config import GENERATORS, SEARCH_MODES, Settings
+from rag.adapter import add_config_flag, fail, log_to_stderr
+from rag.config import GENERATORS, SEARCH_MODES, Settings, store_for
 from rag.errors import GenerationError, RagError
 
 from . import compare as cmp
@@ -74,7 +74,7 @@ def _settings(args: argparse.Namespace, **overrides: Any) -> Settings:
     store = getattr(args, "store", None) or "folder"
     index_dir = overrides.get("index_dir")
     if store != "folder" and index_dir is not None and Path(args.out) in Path(index_dir).parents:
-        overrides["store"] = f"milvus:{Path(index_dir) / 'milvus.db'}" if store == "milvus" else store
+        overrides["store"] = store_for(store, index_dir)
     return Settings.load(args.config, **overrides)
 
 
@@ -316,7 +316,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--limit", type=int, default=None, help="score a fixed random sample of N items")
     run.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
     run.add_argument("--out", required=True, type=Path, metavar="DIR", help="output folder")
-    run.add_argument("--config", default=None, help="settings file (TOML)")
+    add_config_flag(run)
     run.add_argument("--fresh", action="store_true", help="discard earlier results in --out")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
     run.add_argument("--store", default="folder", metavar="folder|milvus|URI",
@@ -377,7 +377,7 @@ def _print_summary(summary: dict[str, Any], out: Path) -> None:
 
 def main(argv: Sequence[str] | None = None, config: str | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
+    log_to_stderr()
     if getattr(args, "config", None) is None and hasattr(args, "config"):
         args.config = config
     try:
@@ -394,8 +394,7 @@ def main(argv: Sequence[str] | None = None, config: str | None = None) -> int:
         runner = {"retrieval": run_retrieval, "qa": run_qa, "summary": run_summary}[args.task]
         summary = runner(args)
     except RagError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return fail(exc)
     except KeyboardInterrupt:
         print(f"interrupted; finished items are kept in {args.out}/items.jsonl: "
               "rerun the same command to continue", file=sys.stderr)

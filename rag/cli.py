@@ -6,13 +6,13 @@ import argparse
 import contextlib
 import functools
 import json
-import logging
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-from rag.config import GENERATORS, SEARCH_MODES, Settings
+from rag.adapter import add_archive_flags, add_config_flag, fail, settings_from
+from rag.config import GENERATORS, SEARCH_MODES
 from rag.errors import ModelCrashedError, RagError
 from rag.results import article_info_to_json, article_to_json, hit_to_json
 from rag.types import IngestReport
@@ -26,13 +26,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="rag", description="Ask questions of, and search, an archive of Chinese news."
     )
-    parser.add_argument("--config", help="settings file (TOML); default $RAG_CONFIG")
+    add_config_flag(parser)
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--index", metavar="DIR", help="index directory (default $RAG_INDEX or ./index)")
-    common.add_argument("--store", metavar="URI",
-                        help="the archive elsewhere than --index: milvus:FILE.db (Milvus Lite) or "
-                             "http://HOST:19530 (a Milvus server); default $RAG_STORE")
-    common.add_argument("-v", "--verbose", action="store_true", help="log progress details")
+    add_archive_flags(common)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("ingest", parents=[common], help="add files or folders to the index")
@@ -136,15 +132,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         config = ["--config", args.config] if args.config else []
         return web_main([*config, *args.serve_args], prog="rag serve")
-    logging.basicConfig(
-        level=logging.INFO if args.verbose else logging.WARNING,
-        format="%(levelname)s: %(message)s",
-    )
     try:
-        settings = Settings.load(
-            args.config, index_dir=args.index, store=args.store,
-            generator=getattr(args, "generator", None)
-        )
+        settings = settings_from(args, generator=getattr(args, "generator", None))
         from rag.service import Service
 
         service = Service(settings)
@@ -158,8 +147,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     except RagError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return fail(exc)
     except KeyboardInterrupt:
         print("interrupted; the index keeps everything committed so far", file=sys.stderr)
         return 130

@@ -5,7 +5,8 @@ Precedence (later wins): defaults < config file < environment < explicit overrid
 trust it.
 
 This is also the one home of the names every adapter offers (answer backends and their
-options, search modes) and of the environment variables read outside `Settings`
+options, search modes, the `milvus` store shorthand) and of the environment variables read
+outside `Settings`
 (`RAG_HOME` for the model cache, `RAG_AUTH` for the web login, `RAG_API_KEY` for the
 server's API key).
 """
@@ -45,6 +46,21 @@ EMBEDDING_RUNTIMES = ("auto", "onnx", "sentence-transformers")
 # What a Milvus archive's BM25 indexes: "tokens", our jieba tokens (as the folder does);
 # "jieba", the passage's text, cut by Milvus's own jieba analyzer.
 MILVUS_LEXICAL = ("tokens", "jieba")
+
+
+# The file that the store `milvus` names in an archive's folder (see `store_for`).
+MILVUS_LITE_FILE = "milvus.db"
+
+
+def store_for(kind: str, folder: str | Path) -> str:
+    """The `store` setting that keeps an archive, whose place is the folder `folder`, as
+    `kind` says: "folder", in the folder itself (""); "milvus", in Milvus Lite, in the
+    file `MILVUS_LITE_FILE` there; anything else is a store URI, taken as it is."""
+    if kind == "folder":
+        return ""
+    if kind == "milvus":
+        return f"milvus:{Path(folder) / MILVUS_LITE_FILE}"
+    return kind
 
 
 def default_threads() -> int:

@@ -10,7 +10,7 @@ from fakes import FakeEmbedder  # noqa: E402
 
 from rag import cli  # noqa: E402
 from rag import service as service_module
-from rag.config import Settings  # noqa: E402
+from rag.config import Settings, store_for  # noqa: E402
 from rag.service import Service  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -56,7 +56,7 @@ STORES = ("folder", "milvus")
 
 def store_setting(kind, tmp_path):
     """The `store` setting of a fresh archive of this kind under `tmp_path`."""
-    return "" if kind == "folder" else f"milvus:{tmp_path / 'milvus' / 'archive.db'}"
+    return store_for(kind, tmp_path / "milvus")
 
 
 @pytest.fixture(params=STORES)

@@ -11,9 +11,9 @@ import pytest
 from conftest import ARTICLES
 
 from rag.archive import distributed
+from rag.archive.base import NewArchive
 from rag.archive.distributed import LOST, ingest_ray
 from rag.archive.search import Retriever
-from rag.archive.base import NewArchive
 from rag.archive.stores import open_archive
 from rag.archive.update import ingest
 from rag.archive.vectors import decode_vectors

@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 # Bottom to top; a module may import its own wing and any wing of a lower rank.
 RANKS = {
-    "rag": 0, "rag.types": 0, "rag.results": 0, "rag.errors": 0, "rag.config": 0,
+    "rag": 0, "rag.types": 0, "rag.results": 0, "rag.errors": 0, "rag.config": 0, "rag.adapter": 0,
     "rag.text": 1,
     "rag.ingest": 2,
     "rag.models": 3,
@@ -30,7 +30,7 @@ RANKS = {
     "rag.web": 8,
     "rag.cli": 9,
 }
-SHARED = {"rag", "rag.types", "rag.results", "rag.errors", "rag.config", "rag.text"}
+SHARED = {"rag", "rag.types", "rag.results", "rag.errors", "rag.config", "rag.adapter", "rag.text"}
 # Adapters use the core only through the service door and the shared modules.
 ADAPTERS = {"rag.web", "rag.cli", "eval", "bench"}
 

@@ -22,6 +22,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
+from rag.adapter import add_archive_flags, add_config_flag, fail, settings_from
 from rag.config import GENERATORS, api_key_from_env, auth_from_env
 from rag.errors import ConfigError, ModelUnavailableError, RagError
 from rag.web import render
@@ -372,11 +373,9 @@ def serve(service: "Service", args: argparse.Namespace) -> int:
     try:
         auth = parse_auth(args.auth or auth_from_env())
     except ConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return fail(exc)
     if args.concurrency < 1:
-        print("error: --concurrency must be at least 1", file=sys.stderr)
-        return 2
+        return fail("--concurrency must be at least 1")
     api_key = args.api_key or api_key_from_env()
     if args.host not in ("127.0.0.1", "localhost", "::1") and auth is None and not api_key:
         print(f"warning: serving on {args.host} without --auth or --api-key: anyone who can reach it can "
@@ -387,8 +386,7 @@ def serve(service: "Service", args: argparse.Namespace) -> int:
     try:
         launch(demo, host=args.host, port=args.port, auth=auth, api_key=api_key, service=service)
     except OSError as exc:
-        print(f"error: cannot serve on {args.host}:{args.port}: {exc}", file=sys.stderr)
-        return 2
+        return fail(f"cannot serve on {args.host}:{args.port}: {exc}")
     return 0
 
 
@@ -396,11 +394,8 @@ def build_parser(prog: str = "app.py") -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=prog, description="Web app: cited answers, briefs and the library of a news archive.",
     )
-    parser.add_argument("--config", help="settings file (TOML); default $RAG_CONFIG")
-    parser.add_argument("--index", metavar="DIR", help="index directory (default $RAG_INDEX or ./index)")
-    parser.add_argument("--store", metavar="URI",
-                        help="the archive in Milvus: milvus:FILE.db or http://HOST:19530 (default $RAG_STORE)")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
+    add_config_flag(parser)
+    add_archive_flags(parser)
     add_arguments(parser)
     return parser
 
@@ -408,17 +403,12 @@ def build_parser(prog: str = "app.py") -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None, prog: str = "app.py") -> int:
     """Serve the archive's web app (`python app.py --help`, `rag serve --help`)."""
     args = build_parser(prog).parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
-                        format="%(levelname)s: %(message)s")
-    from rag.config import Settings
+    try:
+        settings = settings_from(args, generator=args.generator)
+    except ConfigError as exc:
+        return fail(exc)
     from rag.service import Service
 
-    try:
-        settings = Settings.load(args.config, index_dir=args.index, store=args.store,
-                                 generator=args.generator)
-    except ConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
     service = Service(settings)
     try:
         return serve(service, args)
