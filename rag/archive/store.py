@@ -44,7 +44,7 @@ from rag.archive.base import Filters, NewArchive, Ranked, Stored, check_manifest
 from rag.archive.lexical import BM25Index
 from rag.archive.replies import Replies
 from rag.archive.vectors import FaissIndex, decode_vectors
-from rag.archive.writer import Writer, timestamp
+from rag.archive.writer import Writer, connect, timestamp
 from rag.errors import StoreError
 from rag.results import ArticleInfo
 from rag.types import Article, Hit, Passage
@@ -54,41 +54,6 @@ FORMAT_VERSION = 2  # 1 stored float32 vectors; `rag reindex` converts it
 REFRESH_S = 30.0  # while writing, readers of the writing process see new passages this soon,
 REFRESH_COST = 10  # or after this many times the last rebuild's time, if that is longer
 log = logging.getLogger(__name__)
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS articles (
-    rowid INTEGER PRIMARY KEY AUTOINCREMENT,
-    id TEXT NOT NULL UNIQUE,
-    key TEXT NOT NULL,
-    title TEXT NOT NULL,
-    text TEXT NOT NULL,
-    source TEXT NOT NULL,
-    published TEXT,
-    source_name TEXT,
-    reporters TEXT NOT NULL DEFAULT '[]',
-    captions TEXT NOT NULL DEFAULT '[]',
-    section TEXT,
-    subtitle TEXT,
-    added_at TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS articles_source ON articles(source);
-CREATE INDEX IF NOT EXISTS articles_key ON articles(key);
-CREATE INDEX IF NOT EXISTS articles_published ON articles(published);
-CREATE TABLE IF NOT EXISTS passages (
-    rowid INTEGER PRIMARY KEY AUTOINCREMENT,
-    id TEXT NOT NULL UNIQUE,
-    article_rowid INTEGER NOT NULL REFERENCES articles(rowid) ON DELETE CASCADE,
-    ordinal INTEGER NOT NULL,
-    start INTEGER NOT NULL,
-    end INTEGER NOT NULL,
-    text_hash TEXT NOT NULL,
-    tokens TEXT NOT NULL,
-    vector BLOB NOT NULL
-);
-CREATE INDEX IF NOT EXISTS passages_article ON passages(article_rowid);
-CREATE INDEX IF NOT EXISTS passages_hash ON passages(text_hash);
-"""
 
 
 class Store:
@@ -101,7 +66,7 @@ class Store:
         self.directory = Path(directory)
         self.location = str(self.directory)
         self.manifest = manifest
-        self._db = _connect(self.directory / "archive.db")
+        self._db = connect(self.directory / "archive.db")
         # (FAISS, BM25, generation): replaced as one tuple, so a reader never mixes two
         self._derived: tuple[FaissIndex, BM25Index, int] | None = None
         self._refreshed = 0.0  # time.monotonic() of the last swap during a write
@@ -449,7 +414,7 @@ class Store:
                 f"another process is writing to the index {self.directory}; "
                 "wait for it to finish and try again"
             ) from None
-        db = _connect(self.directory / "archive.db")
+        db = connect(self.directory / "archive.db")
         writer = Writer(db, self.dim, on_commit=self._after_commit)
         self._refreshed = time.monotonic()
         try:
@@ -477,16 +442,6 @@ class Store:
             "updated_at": timestamp(), "rag_version": __version__,
         }
         _write_json(self.directory / "manifest.json", self.manifest)
-
-
-def _connect(path: Path) -> sqlite3.Connection:
-    db = sqlite3.connect(str(path), check_same_thread=False, isolation_level="DEFERRED")
-    db.execute("PRAGMA journal_mode=WAL")
-    # WAL + NORMAL survives a killed process (not a power cut) and is much faster.
-    db.execute("PRAGMA synchronous=NORMAL")
-    db.execute("PRAGMA foreign_keys=ON")
-    db.executescript(_SCHEMA)
-    return db
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:

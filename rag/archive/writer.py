@@ -1,4 +1,5 @@
-"""Changes to an index, made by the one process holding its write lock (see store.py)."""
+"""The index's SQLite tables, and changes to them, made by the one process holding the
+write lock (see store.py)."""
 
 from __future__ import annotations
 
@@ -6,11 +7,47 @@ import json
 import sqlite3
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import numpy as np
 
 from rag.archive.vectors import decode_vectors, encode_vectors
 from rag.types import Article, Passage
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS articles (
+    rowid INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    key TEXT NOT NULL,
+    title TEXT NOT NULL,
+    text TEXT NOT NULL,
+    source TEXT NOT NULL,
+    published TEXT,
+    source_name TEXT,
+    reporters TEXT NOT NULL DEFAULT '[]',
+    captions TEXT NOT NULL DEFAULT '[]',
+    section TEXT,
+    subtitle TEXT,
+    added_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS articles_source ON articles(source);
+CREATE INDEX IF NOT EXISTS articles_key ON articles(key);
+CREATE INDEX IF NOT EXISTS articles_published ON articles(published);
+CREATE TABLE IF NOT EXISTS passages (
+    rowid INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    article_rowid INTEGER NOT NULL REFERENCES articles(rowid) ON DELETE CASCADE,
+    ordinal INTEGER NOT NULL,
+    start INTEGER NOT NULL,
+    end INTEGER NOT NULL,
+    text_hash TEXT NOT NULL,
+    tokens TEXT NOT NULL,
+    vector BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS passages_article ON passages(article_rowid);
+CREATE INDEX IF NOT EXISTS passages_hash ON passages(text_hash);
+"""
 
 
 def indexed_text(title: str, text: str) -> str:
@@ -23,6 +60,17 @@ def indexed_text(title: str, text: str) -> str:
 def timestamp() -> str:
     """Local time, ISO 8601 with offset."""
     return time.strftime("%Y-%m-%dT%H:%M:%S%z")
+
+
+def connect(path: Path) -> sqlite3.Connection:
+    """A connection to the index's SQLite file, its tables created if need be."""
+    db = sqlite3.connect(str(path), check_same_thread=False, isolation_level="DEFERRED")
+    db.execute("PRAGMA journal_mode=WAL")
+    # WAL + NORMAL survives a killed process (not a power cut) and is much faster.
+    db.execute("PRAGMA synchronous=NORMAL")
+    db.execute("PRAGMA foreign_keys=ON")
+    db.executescript(_SCHEMA)
+    return db
 
 
 class Writer:
