@@ -7,6 +7,7 @@ to run by nature).
 
     python bench/same_output.py --ref HEAD~1                 # extractive generator
     python bench/same_output.py --ref HEAD~1 --generator llama.cpp
+    python bench/same_output.py --ref HEAD~1 --store milvus  # the archive in Milvus Lite
 
 Prints one row per command and exits 1 if any output differs.
 """
@@ -24,6 +25,9 @@ from typing import Any
 
 from worktree import ROOT, worktree  # noqa: E402  (bench/ is on the path)
 
+sys.path.insert(0, str(ROOT))
+from rag.config import store_for  # noqa: E402
+
 QUESTIONS = ("地铁2号线什么时候开通试运营？", "青川马拉松有多少人报名？", "青川市有几座核电站？")
 SEARCHES = ("沙溪河治理", "苹果产量")
 BRIEF_TOPIC = "地铁2号线"
@@ -37,8 +41,7 @@ def _strip_timings(data: Any) -> Any:
     return data
 
 
-def _run(tree: Path, index: Path, args: list[str], generator: str) -> str:
-    env = dict(os.environ, PYTHONPATH=str(tree), RAG_INDEX=str(index), RAG_GENERATOR=generator)
+def _run(tree: Path, env: dict[str, str], args: list[str]) -> str:
     done = subprocess.run(
         [sys.executable, "-m", "rag.cli", *args], cwd=tree, env=env, capture_output=True,
         text=True, check=False,
@@ -48,21 +51,25 @@ def _run(tree: Path, index: Path, args: list[str], generator: str) -> str:
     return done.stdout
 
 
-def _outputs(tree: Path, index: Path, generator: str, brief_articles: int) -> dict[str, Any]:
-    _run(tree, index, ["ingest", "--quiet", str(ROOT / "examples" / "archive")], generator)
+def _outputs(tree: Path, index: Path, generator: str, store: str, brief_articles: int) -> dict[str, Any]:
+    env = dict(os.environ, PYTHONPATH=str(tree), RAG_INDEX=str(index), RAG_GENERATOR=generator,
+               RAG_STORE=store_for(store, index))
+
+    def rag(*args: str) -> Any:
+        return json.loads(_run(tree, env, [*args, "--json"]))
+
+    _run(tree, env, ["ingest", "--quiet", str(ROOT / "examples" / "archive")])
     out: dict[str, Any] = {}
     for query in SEARCHES:
-        out[f"search {query}"] = json.loads(_run(tree, index, ["search", query, "--json"], generator))
+        out[f"search {query}"] = rag("search", query)
     for question in QUESTIONS:
-        out[f"ask {question}"] = json.loads(_run(tree, index, ["ask", question, "--json"], generator))
-    articles = json.loads(_run(tree, index, ["articles", "--json"], generator))
+        out[f"ask {question}"] = rag("ask", question)
+    articles = rag("articles")
     out["articles"] = articles
     first = sorted(a["id"] for a in articles)[0]
-    out[f"show {first}"] = json.loads(_run(tree, index, ["show", first, "--json"], generator))
-    out[f"summarize {first}"] = json.loads(_run(tree, index, ["summarize", first, "--json"], generator))
-    out[f"brief {BRIEF_TOPIC}"] = json.loads(_run(
-        tree, index, ["brief", BRIEF_TOPIC, "--max-articles", str(brief_articles), "--json"], generator,
-    ))
+    out[f"show {first}"] = rag("show", first)
+    out[f"summarize {first}"] = rag("summarize", first)
+    out[f"brief {BRIEF_TOPIC}"] = rag("brief", BRIEF_TOPIC, "--max-articles", str(brief_articles))
     return {k: _strip_timings(v) for k, v in out.items()}
 
 
@@ -71,13 +78,15 @@ def main() -> int:
     parser.add_argument("--ref", required=True, help="the commit to compare with (e.g. HEAD~1)")
     parser.add_argument("--generator", default="extractive", help="answer backend (default extractive)")
     parser.add_argument("--brief-articles", type=int, default=3, help="articles in the brief (default 3)")
+    parser.add_argument("--store", choices=("folder", "milvus"), default="folder",
+                        help="where both archives are kept (default folder; milvus: Milvus Lite)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="rag-same-") as tmp, \
             worktree(args.ref, Path(tmp) / "ref") as old_tree:
-        old = _outputs(old_tree, Path(tmp) / "index-ref", args.generator, args.brief_articles)
-        new = _outputs(ROOT, Path(tmp) / "index-new", args.generator, args.brief_articles)
+        old = _outputs(old_tree, Path(tmp) / "index-ref", args.generator, args.store, args.brief_articles)
+        new = _outputs(ROOT, Path(tmp) / "index-new", args.generator, args.store, args.brief_articles)
     differ = 0
-    print(f"| command ({args.generator}) | {args.ref} vs working tree |")
+    print(f"| command ({args.generator}, {args.store}) | {args.ref} vs working tree |")
     print("|---|---|")
     for key in old:
         # Key order counts: the JSON must be the same text, timings aside.
