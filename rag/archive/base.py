@@ -221,7 +221,8 @@ def check_manifest(
             f"{built['dim']}), but the settings ask for {embedding_model!r}. "
             f"Use RAG_EMBEDDING_MODEL={built['model']} or {elsewhere}."
         )
-    if vectors is not None and (built["dim"] != vectors["dim"] or other_weights(built, vectors.get("checksum"))):
+    if vectors is not None and (built["dim"] != vectors["dim"]
+                                or other_weights(built, vectors.get("checksum"))):
         raise StoreError(f"{location} holds vectors of another embedding ({built['model']}, "
                          f"{str(built.get('checksum'))[:12]}); copy into a new store")
 

@@ -31,7 +31,7 @@ import logging
 import os
 import sqlite3
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -85,7 +85,7 @@ class Store:
     @classmethod
     def open(
         cls, uri: str | Path, embedding_model: str | None = None, *, upgrade: bool = False,
-        vectors: dict[str, Any] | None = None, prefix: str = "rag",
+        vectors: Mapping[str, Any] | None = None, prefix: str = "rag",
     ) -> Store:
         """Open an existing index; refuse one of another format or embedding model (see
         `base.check_manifest`).

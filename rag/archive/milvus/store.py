@@ -7,7 +7,7 @@ import contextlib
 import json
 import os
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -74,7 +74,7 @@ class MilvusStore:
     @classmethod
     def open(
         cls, uri: str, embedding_model: str | None = None, *, upgrade: bool = False,
-        vectors: dict[str, Any] | None = None, prefix: str = "rag",
+        vectors: Mapping[str, Any] | None = None, prefix: str = "rag",
     ) -> MilvusStore:
         """Open an existing archive; refuse one of another format or embedding model (see
         `base.check_manifest`). There is no older format to `upgrade` from."""
