@@ -31,7 +31,7 @@ import logging
 import os
 import sqlite3
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -76,25 +76,24 @@ class Store:
         self._dates: tuple[int, np.ndarray, np.ndarray, np.ndarray] | None = None
 
     # ----------------------------------------------------------------- open/create
-    @staticmethod
-    def exists(uri: str | Path, prefix: str = "rag") -> bool:
-        """Whether the folder `uri` holds an index (`prefix` names Milvus's collections;
-        a folder holds one archive)."""
-        return (Path(uri) / "manifest.json").exists()
-
     @classmethod
     def open(
-        cls, uri: str | Path, embedding_model: str | None = None, *, upgrade: bool = False,
+        cls, uri: str | Path, embedding_model: str | None = None, *,
+        create: Callable[[], NewArchive] | None = None, upgrade: bool = False,
         vectors: Mapping[str, Any] | None = None, prefix: str = "rag",
     ) -> Store:
-        """Open an existing index; refuse one of another format or embedding model (see
-        `base.check_manifest`).
+        """Open the index in the folder `uri`; refuse one of another format or embedding
+        model (see `base.check_manifest`). Where there is none: with `create`, a new
+        empty one as `create()` describes it (`_create`); without, StoreError with advice.
+        `prefix` names Milvus's collections (a folder holds one archive).
 
         An index of an older version of this format is refused with the advice to run
         `rag reindex`, which opens it with `upgrade` and converts it.
         """
         directory = Path(uri)
         path = directory / "manifest.json"
+        if not path.exists() and create is not None:
+            return cls._create(directory, create())
         if not path.exists():
             raise StoreError(
                 f"no index at {directory}: build one with `rag ingest --index {directory} PATH...`"
@@ -118,9 +117,8 @@ class Store:
         return cls(directory, manifest)
 
     @classmethod
-    def create(cls, uri: str | Path, new: NewArchive, prefix: str = "rag") -> Store:
-        """A new, empty index in the folder `uri`, which must be new or empty."""
-        directory = Path(uri)
+    def _create(cls, directory: Path, new: NewArchive) -> Store:
+        """A new, empty index in `directory`, which must be new or empty."""
         if directory.exists() and not directory.is_dir():
             raise StoreError(f"{directory} exists and is not a directory")
         directory.mkdir(parents=True, exist_ok=True)

@@ -3,7 +3,8 @@ here, once, and nowhere else.
 
 A URI beginning with one of `SCHEMES` names Milvus (`milvus:FILE.db` for Milvus Lite, or
 a server's `http://`, `https://` or `tcp://` address); anything else is a folder. Each
-store class answers the same three questions for a URI: `exists`, `open` and `create`.
+store class opens an archive by its URI with `open`, which creates it where there is none
+when asked to.
 """
 
 from __future__ import annotations
@@ -36,9 +37,7 @@ def open_archive(
     """
     store: type[MilvusStore] | type[Store] = next(
         (kind for scheme, kind in SCHEMES.items() if uri.startswith(scheme)), Store)
-    if create is not None and not store.exists(uri, prefix):
-        return store.create(uri, create(), prefix)
-    return store.open(uri, embedding_model, upgrade=upgrade, vectors=vectors, prefix=prefix)
+    return store.open(uri, embedding_model, create=create, upgrade=upgrade, vectors=vectors, prefix=prefix)
 
 
 def copy_archive(

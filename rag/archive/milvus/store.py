@@ -7,7 +7,7 @@ import contextlib
 import json
 import os
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -62,29 +62,28 @@ class MilvusStore:
 
     # ----------------------------------------------------------------- open/create
     @classmethod
-    def exists(cls, uri: str, prefix: str = "rag") -> bool:
-        if uri.startswith("milvus:") and not os.path.exists(milvus_uri(uri)):
-            return False
-        client = connect(uri)
-        try:
-            return bool(client.has_collection(f"{prefix}_meta"))
-        finally:
-            client.close()
-
-    @classmethod
     def open(
-        cls, uri: str, embedding_model: str | None = None, *, upgrade: bool = False,
+        cls, uri: str, embedding_model: str | None = None, *,
+        create: Callable[[], NewArchive] | None = None, upgrade: bool = False,
         vectors: Mapping[str, Any] | None = None, prefix: str = "rag",
     ) -> MilvusStore:
-        """Open an existing archive; refuse one of another format or embedding model (see
-        `base.check_manifest`). There is no older format to `upgrade` from."""
-        if uri.startswith("milvus:") and not os.path.exists(milvus_uri(uri)):
-            raise StoreError(f"no archive at {uri}: build one with `rag ingest --store {uri} PATH...`")
+        """Open the archive whose collections are named `<prefix>_…`; refuse one of another
+        format or embedding model (see `base.check_manifest`). Where there is none: with
+        `create`, a new empty one as `create()` describes it; without, StoreError with
+        advice. There is no older format to `upgrade` from."""
+        missing = StoreError(f"no archive at {uri}: build one with `rag ingest --store {uri} PATH...`")
+        lite = milvus_uri(uri) if uri.startswith("milvus:") else None
+        if lite is not None and not os.path.exists(lite):
+            if create is None:
+                raise missing
+            os.makedirs(os.path.dirname(lite) or ".", exist_ok=True)
         client = connect(uri)
         try:
             manifest = read_manifest(client, f"{prefix}_meta")
+            if manifest is None and create is not None:
+                return cls._create(uri, client, prefix, create())
             if manifest is None:
-                raise StoreError(f"no archive at {uri}: build one with `rag ingest --store {uri} PATH...`")
+                raise missing
             check_manifest(manifest, uri, embedding_model, format_name=FORMAT, version=FORMAT_VERSION,
                            vectors=vectors, noun="archive", elsewhere="another --store")
         except StoreError:
@@ -95,26 +94,21 @@ class MilvusStore:
         return store
 
     @classmethod
-    def create(cls, uri: str, new: NewArchive, prefix: str = "rag") -> MilvusStore:
-        """A new, empty archive: its collections, named `<prefix>_…`."""
-        if uri.startswith("milvus:"):
-            os.makedirs(os.path.dirname(milvus_uri(uri)) or ".", exist_ok=True)
-        client = connect(uri)
+    def _create(cls, uri: str, client: Any, prefix: str, new: NewArchive) -> MilvusStore:
+        """A new, empty archive on `client`: its collections, then its manifest (an archive
+        exists once its manifest does)."""
         manifest = new_manifest(FORMAT, FORMAT_VERSION, new, vector_index="HNSW", lexical=new.lexical)
         store = cls(uri, client, prefix, manifest)
         try:
-            store._create(new.dim)
+            create_archive(client, passages=store.passages, articles=store.articles,
+                           replies=store.replies.collection, meta=store.meta, dim=new.dim,
+                           lexical=store.lexical, lite=uri.startswith("milvus:"))
+            store._save_manifest()
         except StoreError:
             raise
         except Exception as exc:
             raise StoreError(f"cannot create the archive's collections in {uri} ({reason(exc)})") from None
         return store
-
-    def _create(self, dim: int) -> None:
-        create_archive(self.client, passages=self.passages, articles=self.articles,
-                       replies=self.replies.collection, meta=self.meta, dim=dim,
-                       lexical=self.lexical, lite=self.location.startswith("milvus:"))
-        self._save_manifest()  # last: an archive exists once its manifest does
 
     def _load(self) -> None:
         for name in (self.passages, self.articles, self.replies.collection):
