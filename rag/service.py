@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import re
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -25,7 +23,7 @@ from rag.answer.gate import load as load_gate
 from rag.answer.prompts import answer_messages
 from rag.answer.verify import check_support
 from rag.answer.verify import warm_up as warm_up_verification
-from rag.archive.base import ArchiveStore, NewArchive, check_embedder
+from rag.archive.base import ArchiveStore, NewArchive, archive_stats, check_embedder
 from rag.archive.reading import ReadingSearch
 from rag.archive.search import Filters, Retriever
 from rag.archive.stores import copy_archive, open_archive
@@ -43,7 +41,9 @@ from rag.generate import (
 from rag.generate.llamacpp import load_cpu_backend
 from rag.ingest.readers import READERS
 from rag.models.embedder import Embedder, make_embedder
+from rag.models.wrapped import AnswersFirst, RecentQueries
 from rag.results import Answer, ArticleInfo, Brief, Evidence
+from rag.text.dates import parse_date
 from rag.text.words import tokenize
 from rag.types import Article, Hit, IngestReport, Passage, Search
 
@@ -54,33 +54,6 @@ log = logging.getLogger(__name__)
 # How long ingest waits for answers being written before it embeds its next batch anyway.
 ANSWERS_FIRST_SECONDS = 120.0
 MAX_QUESTION_CHARS = 500  # a question, not a document: longer ones are refused with a message
-_DATE = re.compile(r"^(\d{4})(?:[-/.](\d{1,2}))?(?:[-/.](\d{1,2}))?$")
-
-
-def parse_date(value: str | None, *, end: bool = False) -> str | None:
-    """Normalize a user date (`2024`, `2024-03`, `2024-03-05`) to `YYYY-MM-DD`.
-
-    A year or month means its first day, or with `end=True` its last day, so that
-    `--until 2024-03` includes all of March.
-    """
-    if value is None or not value.strip():
-        return None
-    m = _DATE.match(value.strip())
-    if not m:
-        raise InputError(f"date {value!r} is not of the form YYYY, YYYY-MM or YYYY-MM-DD")
-    year, month, day = int(m[1]), m[2], m[3]
-    try:
-        if month is None:
-            d = dt.date(year, 12, 31) if end else dt.date(year, 1, 1)
-        elif day is None:
-            first = dt.date(year, int(month), 1)
-            nxt = dt.date(year + (first.month == 12), first.month % 12 + 1, 1)
-            d = nxt - dt.timedelta(days=1) if end else first
-        else:
-            d = dt.date(year, int(month), int(day))
-    except ValueError:
-        raise InputError(f"date {value!r} does not exist") from None
-    return d.isoformat()
 
 
 class Service:
@@ -91,7 +64,7 @@ class Service:
         generator: Generator | None = None,
     ) -> None:
         self.settings = settings
-        self._embedder = _RecentQueries(embedder) if embedder is not None else None
+        self._embedder = RecentQueries(embedder) if embedder is not None else None
         self._generator = generator
         self._owns_generator = generator is None  # one given to us may serve others too
         self._fallback: Generator | None = None
@@ -127,7 +100,7 @@ class Service:
         with self._opening:
             if self._embedder is None:
                 s = self.settings
-                self._embedder = _RecentQueries(make_embedder(
+                self._embedder = RecentQueries(make_embedder(
                     s.embedding_model, threads=s.threads, batch_size=s.embed_batch_size,
                     runtime=s.embedding_runtime,
                 ))
@@ -244,7 +217,7 @@ class Service:
             return ingest_ray(self._store, list(paths), settings=s, address=ray or None,
                               progress=progress)
         return ingest(
-            self._store, _AnswersFirst(self.embedder, self._yield_to_answers), paths,
+            self._store, AnswersFirst(self.embedder, self._yield_to_answers), paths,
             chunk_size=s.chunk_size,
             chunk_overlap=s.chunk_overlap, progress=progress, embed_group=s.embed_group,
             commit_every=s.commit_every,
@@ -448,19 +421,9 @@ class Service:
         first, last = parse_date(since), parse_date(until, end=True)
         if topic:
             hits = self.search(topic, k=max(50, 5 * max_articles), since=since, until=until)
-            chosen: list[str] = []
-            for hit in hits:
-                aid = hit.passage.article_id
-                relevant = hit.dense_score is not None and hit.dense_score >= self.settings.refuse_below
-                if relevant and aid not in chosen:
-                    chosen.append(aid)
+            chosen = briefs.relevant_articles(hits, self.settings.refuse_below)[:max_articles]
         else:
-            chosen = [
-                a.id for a in store.list_articles()
-                if a.published and (first is None or a.published[:10] >= first)
-                and (last is None or a.published[:10] <= last)
-            ]
-        chosen = chosen[:max_articles]
+            chosen = briefs.published_between(store.list_articles(), first, last)[:max_articles]
         retrieve_s = time.perf_counter() - started
         articles = []
         for aid in chosen:
@@ -531,74 +494,5 @@ class Service:
         return found
 
     def stats(self) -> dict[str, Any]:
-        store = self.store()
-        articles = store.list_articles()
-        dates = sorted(a.published[:10] for a in articles if a.published)
-        m = store.manifest
-        return {
-            "store": store.kind,
-            "index": store.location,
-            "articles": len(articles),
-            "passages": store.counts()["passages"],
-            "sources": len({a.source for a in articles}),
-            "earliest": dates[0] if dates else None,
-            "latest": dates[-1] if dates else None,
-            "embedding_model": m["embedding"]["model"],
-            "embedding_runtime": m["embedding"].get("runtime") or "sentence-transformers",
-            "dim": m["embedding"]["dim"],
-            "chunking": m.get("chunking"),
-            "format_version": m["format_version"],
-            "vector_index": m.get("vector_index", "exact"),
-            "lexical_index": store.lexical_index,
-            "created_at": m.get("created_at"),
-            "updated_at": m.get("updated_at"),
-            "disk_bytes": store.size_bytes(),
-        }
-
-
-class _RecentQueries:
-    """The embedder, keeping the vectors of the last few questions: a question is embedded
-    once, for retrieval, and its vector reused by the answer gate."""
-
-    SIZE = 64
-
-    def __init__(self, embedder: Embedder) -> None:
-        self._embedder = embedder
-        self._recent: OrderedDict[str, Any] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._embedder, name)
-
-    def embed_queries(self, texts: Sequence[str]) -> Any:
-        if len(texts) != 1:
-            return self._embedder.embed_queries(texts)
-        with self._lock:
-            vector = self._recent.get(texts[0])
-            if vector is not None:
-                self._recent.move_to_end(texts[0])
-                return vector
-        vector = self._embedder.embed_queries(texts)
-        vector.flags.writeable = False  # shared by every caller of this question
-        with self._lock:
-            self._recent[texts[0]] = vector
-            while len(self._recent) > self.SIZE:
-                self._recent.popitem(last=False)
-        return vector
-
-
-class _AnswersFirst:
-    """An embedder for ingest that lets answers have the CPU: before each group of
-    passages it embeds, it waits while an answer is being written. Groups are embedded
-    whole, as they would be otherwise: the vectors do not depend on the questions asked."""
-
-    def __init__(self, embedder: Embedder, wait: Callable[[], None]) -> None:
-        self._embedder = embedder
-        self._wait = wait
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._embedder, name)
-
-    def embed_passages(self, texts: Sequence[str]) -> Any:
-        self._wait()
-        return self._embedder.embed_passages(texts)
+        """What the archive holds and how it was built (see `archive.base.archive_stats`)."""
+        return archive_stats(self.store())

@@ -99,7 +99,7 @@ class CrashingModel:
 
 def crashing_worker(conn, backend, options):
     """A model worker's entry point serving `CrashingModel(**options)`."""
-    from rag.generate.worker import serve_requests
+    from rag.generate.serving import serve_requests
 
     conn.send(("hello", {}))
     serve_requests(conn, CrashingModel(**options))

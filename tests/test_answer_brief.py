@@ -9,8 +9,8 @@ from fakes import FakeEmbedder, ScriptedGenerator
 from markdown_it import MarkdownIt
 
 from rag.answer import brief as briefs
-from rag.answer.ask import rewrite
 from rag.answer import prompts
+from rag.answer.ask import rewrite
 from rag.config import Settings
 from rag.generate import ExtractiveGenerator
 from rag.results import brief_to_json

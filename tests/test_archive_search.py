@@ -1,7 +1,7 @@
 import pytest
 
 from rag.archive.search import rrf
-from rag.service import parse_date
+from rag.text.dates import parse_date
 
 
 def test_rrf_rewards_agreement_between_rankings():

@@ -5,6 +5,7 @@
 - `prompts`: every prompt the model sees, with the passages fenced as data;
 - `citations`: the `[n]` marker syntax and its one parser; what a refusal looks like;
 - `verify`: the check that a cited passage holds a sentence's numbers, dates and names;
+- `amend`: a verified draft's figures, titles and citations put right from its passages;
 - `brief`: one-article summaries and multi-article briefs by story;
 - `markdown`: briefs and summaries rendered as escaped Markdown.
 

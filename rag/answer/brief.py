@@ -29,11 +29,11 @@ from rag.archive.replies import reply_key
 from rag.config import Settings
 from rag.generate import Generator, Message, writes
 from rag.generate.base import Role
-from rag.results import Brief, BriefSentence, Citation, Section
+from rag.results import ArticleInfo, Brief, BriefSentence, Citation, Section
 from rag.text.bigrams import content_bigrams
 from rag.text.chunking import split_sentences
 from rag.text.quantities import Quantity, find_quantities, same_quantity
-from rag.types import Article, Passage, evidence_text
+from rag.types import Article, Hit, Passage, evidence_text
 
 Progress = Callable[[float, str], None]
 
@@ -258,6 +258,23 @@ def summarize(
 
 
 # ---------------------------------------------------------------------- briefs
+
+
+def relevant_articles(hits: Sequence[Hit], min_score: float) -> list[str]:
+    """The articles of the passages retrieval found with a dense score at `min_score` or
+    above (the bar answers have), most relevant first."""
+    chosen: list[str] = []
+    for hit in hits:
+        aid = hit.passage.article_id
+        if hit.dense_score is not None and hit.dense_score >= min_score and aid not in chosen:
+            chosen.append(aid)
+    return chosen
+
+
+def published_between(articles: Sequence[ArticleInfo], first: str | None, last: str | None) -> list[str]:
+    """The articles published from `first` to `last` (YYYY-MM-DD, either may be open)."""
+    return [a.id for a in articles if a.published and (first is None or a.published[:10] >= first)
+            and (last is None or a.published[:10] <= last)]
 
 
 def group_stories(

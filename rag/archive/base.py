@@ -248,3 +248,30 @@ def check_embedder(store: ArchiveStore, embedder: Embedder) -> None:
             f"{store.counts()['passages']:,} passages again from the archive (no file is read "
             f"again), or set RAG_EMBEDDING_RUNTIME={was} to use it as it is."
         )
+
+
+def archive_stats(store: ArchiveStore) -> dict[str, Any]:
+    """What an archive holds (articles, passages, sources, the span of their dates) and
+    how it was built (embedding, chunking, format, indexes), and its size on disk."""
+    articles = store.list_articles()
+    dates = sorted(a.published[:10] for a in articles if a.published)
+    m = store.manifest
+    return {
+        "store": store.kind,
+        "index": store.location,
+        "articles": len(articles),
+        "passages": store.counts()["passages"],
+        "sources": len({a.source for a in articles}),
+        "earliest": dates[0] if dates else None,
+        "latest": dates[-1] if dates else None,
+        "embedding_model": m["embedding"]["model"],
+        "embedding_runtime": m["embedding"].get("runtime") or "sentence-transformers",
+        "dim": m["embedding"]["dim"],
+        "chunking": m.get("chunking"),
+        "format_version": m["format_version"],
+        "vector_index": m.get("vector_index", "exact"),
+        "lexical_index": store.lexical_index,
+        "created_at": m.get("created_at"),
+        "updated_at": m.get("updated_at"),
+        "disk_bytes": store.size_bytes(),
+    }

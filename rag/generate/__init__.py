@@ -3,7 +3,7 @@
 - `LlamaCppGenerator`: a GGUF model run by llama.cpp (the default, bundled Qwen2.5-Coder-1.5B);
 - `TransformersGenerator`: any causal LM transformers can load (Hugging Face id, folder, GGUF);
 - `SupervisedGenerator`: either of those two in a worker process whose crash costs one
-  answer, never the service (`worker.py`);
+  answer, never the service (`worker.py`; the worker process runs `serving.py`);
 - `OpenAIGenerator`: any OpenAI-compatible chat-completions endpoint;
 - `ExtractiveGenerator`: no model, quotes the best-matching passage sentences.
 

@@ -2,12 +2,15 @@
 
 They resolve against an "as of" date: the one the user gives, or else the newest date in
 the archive — an archive of 2023 news asked about 今年 means 2023, not the wall clock.
+A date the user types (`--since 2024-03`) is read by `parse_date`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import re
+
+from rag.errors import InputError
 
 _RULES: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"前天"), "day-2"),
@@ -51,3 +54,32 @@ def resolve_range(question: str, as_of: dt.date) -> tuple[str, str] | None:
             return f"{year}-01-01", f"{year}-12-31"
         return (as_of - dt.timedelta(days=RECENT_DAYS)).isoformat(), as_of.isoformat()
     return None
+
+
+_USER_DATE = re.compile(r"^(\d{4})(?:[-/.](\d{1,2}))?(?:[-/.](\d{1,2}))?$")
+
+
+def parse_date(value: str | None, *, end: bool = False) -> str | None:
+    """Normalize a user date (`2024`, `2024-03`, `2024-03-05`) to `YYYY-MM-DD`.
+
+    A year or month means its first day, or with `end=True` its last day, so that
+    `--until 2024-03` includes all of March.
+    """
+    if value is None or not value.strip():
+        return None
+    m = _USER_DATE.match(value.strip())
+    if not m:
+        raise InputError(f"date {value!r} is not of the form YYYY, YYYY-MM or YYYY-MM-DD")
+    year, month, day = int(m[1]), m[2], m[3]
+    try:
+        if month is None:
+            d = dt.date(year, 12, 31) if end else dt.date(year, 1, 1)
+        elif day is None:
+            first = dt.date(year, int(month), 1)
+            nxt = dt.date(year + (first.month == 12), first.month % 12 + 1, 1)
+            d = nxt - dt.timedelta(days=1) if end else first
+        else:
+            d = dt.date(year, int(month), int(day))
+    except ValueError:
+        raise InputError(f"date {value!r} does not exist") from None
+    return d.isoformat()

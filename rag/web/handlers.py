@@ -221,7 +221,7 @@ class Handlers:
         the finished brief with its Markdown to download."""
         import gradio as gr
 
-        from rag.service import parse_date
+        from rag.text.dates import parse_date
 
         for label, value in (("开始日期", since), ("结束日期", until)):
             try:
