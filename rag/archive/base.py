@@ -118,7 +118,11 @@ class ArchiveStore(Protocol):
     kind: str  # "folder" or "milvus"
     location: str  # where it is, as the user names it (a folder, or a Milvus URI)
     manifest: dict[str, Any]  # embedding, chunking, format, dates
-    lexical_index: str  # what ranks by words, as `rag stats` names it
+
+    @property
+    def lexical_index(self) -> str:
+        """What ranks by words, as `rag stats` names it."""
+        ...
 
     @property
     def replies(self) -> ReplyCache: ...
@@ -243,7 +247,7 @@ def check_embedder(store: ArchiveStore, embedder: Embedder) -> None:
         now = getattr(embedder, "runtime", "another runtime")
         raise StoreError(
             f"index {store.location} was embedded with {was} ({built['checksum'][:12]}), "
-            f"but this program embeds with {now} ({mine[:12]}), and their vectors do not mix. "
+            f"but this program embeds with {now} ({(mine or '')[:12]}), and their vectors do not mix. "
             f"Run `rag reindex --index {store.location}` to embed its "
             f"{store.counts()['passages']:,} passages again from the archive (no file is read "
             f"again), or set RAG_EMBEDDING_RUNTIME={was} to use it as it is."

@@ -221,7 +221,7 @@ class _Embed:
         if other_weights(self._built, mine):
             raise ModelError(
                 f"the Ray worker embeds with {getattr(embedder, 'runtime', 'another runtime')} "
-                f"({mine[:12]}) and the index was embedded with other weights "
+                f"({(mine or '')[:12]}) and the index was embedded with other weights "
                 f"({self._built['checksum'][:12]}); their vectors do not mix (set embedding_runtime)")
         self._checked = True
 

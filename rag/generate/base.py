@@ -6,7 +6,7 @@ import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Literal, Protocol, runtime_checkable
+from typing import Literal, Protocol, TypeGuard, runtime_checkable
 
 from rag.errors import GenerationError
 
@@ -64,7 +64,7 @@ class Generator(Protocol):
     ) -> Iterator[str]: ...
 
 
-def writes(generator: object | None) -> bool:
+def writes(generator: Generator | None) -> TypeGuard[Generator]:
     """Whether `generator` writes text of its own (a language model), as opposed to one
     that only quotes its passages (the extractive backend sets `writes = False`)."""
     return generator is not None and bool(getattr(generator, "writes", True))
