@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
-
-from rag.archive.milvus.client import reason
-from rag.errors import StoreError
 
 FORMAT = "rag-news-milvus"
 FORMAT_VERSION = 1
@@ -75,23 +71,6 @@ def create_archive(
 
     _create_keyed(c, replies, extra=("articles",), lite=lite)
     _create_keyed(c, meta, lite=lite)
-
-
-def save_manifest(client: Any, meta: str, manifest: dict[str, Any]) -> None:
-    client.upsert(meta, [{"key": "manifest", "value": json.dumps(manifest, ensure_ascii=False),
-                          "v": [1.0, 0.0]}])
-
-
-def read_manifest(client: Any, meta: str) -> dict[str, Any] | None:
-    """The manifest in the collection `meta`; None when there is none (no archive)."""
-    try:
-        if not client.has_collection(meta):
-            return None
-        client.load_collection(meta)
-        rows = client.query(meta, filter='key == "manifest"', output_fields=["value"], limit=1)
-    except Exception as exc:
-        raise StoreError(f"cannot read the archive's manifest from Milvus ({reason(exc)})") from None
-    return json.loads(rows[0]["value"]) if rows else None
 
 
 def _create_collection(client: Any, name: str, schema: Any, index: Any, *, lite: bool) -> None:

@@ -29,8 +29,6 @@ from rag.archive.milvus.schema import (
     FORMAT,
     FORMAT_VERSION,
     create_archive,
-    read_manifest,
-    save_manifest,
 )
 from rag.archive.milvus.writer import MilvusWriter
 from rag.archive.writer import timestamp
@@ -40,6 +38,23 @@ from rag.text.words import tokenize
 from rag.types import Article, Hit, Passage
 
 EF_SEARCH = 256  # HNSW candidates per query (recall, as `nprobe` for the folder's lists)
+
+
+def save_manifest(client: Any, meta: str, manifest: dict[str, Any]) -> None:
+    client.upsert(meta, [{"key": "manifest", "value": json.dumps(manifest, ensure_ascii=False),
+                          "v": [1.0, 0.0]}])
+
+
+def read_manifest(client: Any, meta: str) -> dict[str, Any] | None:
+    """The manifest in the collection `meta`; None when there is none (no archive)."""
+    try:
+        if not client.has_collection(meta):
+            return None
+        client.load_collection(meta)
+        rows = client.query(meta, filter='key == "manifest"', output_fields=["value"], limit=1)
+    except Exception as exc:
+        raise StoreError(f"cannot read the archive's manifest from Milvus ({reason(exc)})") from None
+    return json.loads(rows[0]["value"]) if rows else None
 
 
 class MilvusStore:
