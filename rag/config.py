@@ -150,7 +150,7 @@ class Settings:
     # by its key facts, quoted (1: the model writes every paragraph, one call per story).
     brief_write_from: int = 2
     # Characters of an article's key sentences the model reads to summarize it (one call).
-    summary_chars: int = 900
+    summary_chars: int = 600
     # Ingest: passages sent to the embedder in one call, and committed in one transaction.
     embed_group: int = 64
     commit_every: int = 512
