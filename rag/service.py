@@ -13,14 +13,13 @@ from pathlib import Path
 from typing import Any
 
 from rag.answer import brief as briefs
-from rag.answer.ask import LastPrompt, OnEvidence, OnToken, ask, covers, in_prompt_order
+from rag.answer.ask import LastPrompt, OnEvidence, OnToken, ask, covers, prompt_evidence
 from rag.answer.brief import Progress as BriefProgress
-from rag.answer.evidence import select_evidence
 from rag.answer.gate import FEATURES as GATE_FEATURES  # noqa: F401  (eval fits the gate)
 from rag.answer.gate import GATE_FILE as GATE_FILE
 from rag.answer.gate import Embed, cosine_with
 from rag.answer.gate import load as load_gate
-from rag.answer.prompts import answer_messages
+from rag.answer.prompts import answer_messages, rewrite_messages
 from rag.answer.verify import check_support
 from rag.answer.verify import warm_up as warm_up_verification
 from rag.archive.base import ArchiveStore, NewArchive, archive_stats, check_embedder
@@ -149,7 +148,8 @@ class Service:
     def _warm_up_generator(self) -> None:
         """Load the model and have it read a real prompt, the fixed start of every answer
         prompt (a few hundred tokens: a crash in prefill shows here, not on a user's
-        question, and the prompt's tokens are computed once and reused by each question).
+        question, and the prompt's tokens are computed once and reused by each question),
+        and, where the backend rewrites follow-ups aside, the start of that prompt too.
         A model whose worker crashes is restarted and tried again until it is given up;
         then ModelUnavailableError says why."""
         while True:
@@ -159,6 +159,9 @@ class Service:
                 if load is not None:
                     load()
                 if self.settings.generator in LOCAL_BACKENDS:
+                    aside = getattr(generator, "aside", None)  # the follow-up rewrite's context
+                    if aside is not None:  # first: a backend with one context keeps the answer's
+                        aside([Message(r, c) for r, c in rewrite_messages("", [])], max_tokens=1)
                     messages = [Message(r, c) for r, c in answer_messages("", [])]
                     generator.generate(messages, max_tokens=1)
                 return
@@ -364,8 +367,7 @@ class Service:
         hits = (search or self._archive_search)(question, None, None)
         if not covers(hits, s.refuse_below):
             return ()
-        return in_prompt_order(hits, select_evidence(question, hits, s.evidence_chars),
-                               self._last_prompt.hits)[1]
+        return prompt_evidence(question, hits, s.evidence_chars, self._last_prompt.hits)[1]
 
     def _archive_search(self, query: str, since: str | None, until: str | None) -> list[Hit]:
         return self.search(query, k=self.settings.answer_k, since=since, until=until)

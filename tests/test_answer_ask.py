@@ -56,22 +56,31 @@ def test_a_question_on_the_last_prompts_articles_keeps_its_start_for_the_cache()
     hits = make_hits()
     last = LastPrompt()
     gen = ScriptedGenerator("岔沟村日间照料中心于2017年正式成立。[2]", "柳林县共有27座煤矿。[3]",
-                            "新的一段资料内容。[1]")
+                            "新的一段资料内容。[4]", "新的一段资料内容。[1]")
     ask("照料中心哪年成立？", search_returning([hits[2], hits[1], hits[0]]), gen, last=last)
     assert [h.passage.id for h in last.hits] == ["p3", "p2", "p1"]  # the first question: by rank
-    # The next retrieves p1, p3 again and p4: the last prompt is kept whole, p2 too (for
-    # its place only: no scores), and p4 follows.
+    # The next retrieves p1, p3 again and p4, and its answer is in p1, which the last
+    # prompt holds: that prompt is shown again as it was (p2 for its place only: no
+    # scores), and p4 is left out, so the cache reads every passage.
     extra = Passage("p4", "a0", 0, 0, 9, "新的一段资料内容。")
     newer = [hits[0], Hit(4, extra, "别的文章", "2024-12-20", "x.txt", 0.5, 4, 4, 0.9, 1.0), hits[2]]
     answer = ask("柳林县有多少座煤矿？", search_returning(newer), gen, last=last)
-    assert [h.passage.id for h in last.hits] == ["p3", "p2", "p1", "p4"]
+    assert [h.passage.id for h in last.hits] == ["p3", "p2", "p1"]
     assert last.hits[1].dense_score is None and last.hits[2].dense_score == 0.9
-    assert gen.prompts[1][-1].content.startswith(gen.prompts[0][-1].content.split("</passages>")[0])
+    passages = gen.prompts[0][-1].content.split("</passages>")[0]
+    assert gen.prompts[1][-1].content.startswith(passages)
     assert answer.citations[0].article_id == "a1" and answer.answer.endswith("[3]。")
+    assert max(answer.evidence, key=lambda e: e.score).n == 3  # numbered as the prompt shows it
+    # One whose answer is in p4, not in the last prompt, with two passages in common:
+    # the last prompt's passages first, unchanged, and p4 after them.
+    answer = ask("新的一段资料内容是什么？", search_returning([newer[1], hits[0], hits[2]]), gen, last=last)
+    assert [h.passage.id for h in last.hits] == ["p3", "p2", "p1", "p4"]
+    assert gen.prompts[2][-1].content.startswith(passages.rstrip())
+    assert answer.citations[0].passage_id == "p4"
     # A question that shares one passage with the last prompt: by rank again.
-    fifth = Passage("p5", "a5", 0, 0, 9, "新的一段资料内容。")
-    other = [Hit(5, fifth, "第五篇", "2024-12-20", "y.txt", 0.5, 5, 5, 0.9, 1.0), hits[1]]
-    ask("新的资料说什么？", search_returning(other), gen, last=last)
+    fifth = Passage("p5", "a5", 0, 0, 9, "第五篇的资料内容。")
+    other = [Hit(5, fifth, "第五篇", "2024-12-20", "y.txt", 0.9, 5, 5, 0.9, 1.0), hits[1]]
+    ask("第五篇的资料说什么？", search_returning(other), gen, last=last)
     assert [h.passage.id for h in last.hits] == ["p5", "p2"]
 
 

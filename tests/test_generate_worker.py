@@ -209,7 +209,8 @@ def test_serve_is_ready_only_after_the_model_read_a_prompt(tmp_path, capsys):
         _warm_up(service)
         err = capsys.readouterr().err
         assert "ready: models and index loaded" in err and "(model on fake: AVX2 = 1)" in err
-        assert gen.generate(ask("问题"), max_tokens=16).endswith("（第2次）[1]")  # warm-up was the 1st
+        # warm-up read the follow-up rewrite's prompt aside, then the answer prompt's start
+        assert gen.generate(ask("问题"), max_tokens=16).endswith("（第3次）[1]")
     finally:
         service.close()
         gen.shutdown()

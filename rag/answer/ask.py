@@ -121,9 +121,7 @@ def in_prompt_order(
     order = list(hits)
     if sum(h.passage.id in retrieved for h in last) >= 2:
         for k in range(len(last), 0, -1):
-            head = [h if h.passage.id in retrieved else replace(h, dense_score=None, bm25_score=None,
-                                                                  dense_rank=None, bm25_rank=None)
-                    for h in last[:k]]
+            head = _kept(last[:k], hits)
             shown = {h.passage.id for h in head}
             tail = [h for h in hits if h.passage.id not in shown]
             if len(head) + len(tail) <= len(hits) + extra:
@@ -133,6 +131,33 @@ def in_prompt_order(
     renumbered = sorted((replace(e, n=number[hits[e.n - 1].passage.id]) for e in evidence),
                         key=lambda e: (e.n, e.start))
     return order, tuple(renumbered)
+
+
+def _kept(last: Sequence[Hit], hits: Sequence[Hit]) -> list[Hit]:
+    """The last prompt's passages, with the scores of those retrieved again now; one kept
+    only for its place carries none (they were for another question)."""
+    now = {h.passage.id: h for h in hits}
+    return [now.get(h.passage.id) or replace(h, dense_score=None, bm25_score=None, dense_rank=None, bm25_rank=None)
+            for h in last]
+
+
+def prompt_evidence(
+    question: str, hits: Sequence[Hit], budget: int, last: Sequence[Hit] = (),
+) -> tuple[list[Hit], tuple[Evidence, ...]]:
+    """The passages the prompt shows, in order, and the evidence sentences numbered to
+    match: `select_evidence` over the retrieved `hits`, laid out by `in_prompt_order`.
+
+    When the best evidence sentence is in a passage of the last prompt (`last`), that
+    prompt already holds what answers: it is shown again exactly as it was, and the
+    evidence is chosen from it, so the model's cache reads all of it (a follow-up on the
+    same story prefills only the question)."""
+    evidence = select_evidence(question, hits, budget)
+    if evidence and last:
+        best = max(evidence, key=lambda e: e.score)
+        if hits[best.n - 1].passage.id in {h.passage.id for h in last}:
+            order = _kept(last, hits)
+            return order, select_evidence(question, order, budget)
+    return in_prompt_order(hits, evidence, last)
 
 
 def covers(hits: Sequence[Hit], min_score: float) -> bool:
@@ -238,16 +263,16 @@ def ask(
 
     if not covers(hits, min_score):
         return refuse()
-    hits, evidence = in_prompt_order(hits, select_evidence(standalone, hits, evidence_budget),
-                                      last.hits if last is not None else ())
+    kept = last.hits if last is not None else ()
+    hits, evidence = prompt_evidence(standalone, hits, evidence_budget, kept)
     timings["evidence_s"] = time.perf_counter() - started
     if on_evidence:
         on_evidence(evidence)
 
     shown = None
     if prompt_chars:
-        shown = evidence if prompt_chars == evidence_budget else in_prompt_order(
-            ranked, select_evidence(standalone, ranked, prompt_chars), last.hits if last is not None else ())[1]
+        shown = evidence if prompt_chars == evidence_budget else prompt_evidence(
+            standalone, ranked, prompt_chars, kept)[1]
     messages = [Message(r, c) for r, c in prompts.answer_messages(standalone, hits, shown)]
     if last is not None:
         last.hits = tuple(hits)
