@@ -5,9 +5,10 @@ The pipeline, in order:
 1. Retrieval; when no passage is close enough to the question (`min_score`), refuse
    before any generation.
 2. Evidence: the few sentences that answer best, shown at once (`evidence`). From here
-   on the passages are numbered in the prompt's order (`in_prompt_order`): by rank,
+   on the passages are numbered in the prompt's order (`prompt_evidence`): by rank,
    unless the question is about the articles of the last prompt, whose start the
-   prompt then keeps, so that the model's cache reads it only once.
+   prompt then keeps (all of it, and nothing more, when it holds the best evidence
+   sentence), so that the model's cache reads it only once.
 3. The model drafts a cited answer from the passages; with `confidence` it is then asked
    whether the passages answer the question at all (its P(是), the KV cache making it
    cost only the question's suffix).
