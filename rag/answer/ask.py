@@ -93,7 +93,7 @@ def rewrite(
 @dataclass
 class LastPrompt:
     """The passages of the last answer prompt, in their order: the model's cache holds
-    that prompt (see `in_prompt_order`)."""
+    that prompt (see `prompt_evidence`)."""
 
     hits: tuple[Hit, ...] = ()
 
